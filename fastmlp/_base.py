@@ -1,0 +1,341 @@
+"""What Trainer and ReferenceTrainer share: arguments, checks, the fit loop.
+
+Both trainers inherit from :class:`BaseTrainer`. It validates every argument
+at the Python boundary, draws the initial parameters, shuffles each epoch
+and keeps the history. The subclasses only supply the arithmetic: one epoch
+of SGD, the forward pass and the mini-batch gradient.
+"""
+
+from __future__ import annotations
+
+import numbers
+import time
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+ACTIVATIONS = ("sigmoid", "relu")
+DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+@dataclass
+class EpochRecord:
+    """What one epoch of :meth:`BaseTrainer.fit` measured."""
+
+    epoch: int  #: 1-based, counted over every ``fit`` call on this trainer.
+    train_cost: float  #: mean quadratic cost over the epoch's examples, each taken before its step.
+    seconds: float  #: wall time of the epoch's training, without validation.
+    validation_accuracy: float | None = None  #: fraction right on ``validation_data``.
+
+
+@dataclass
+class History:
+    """The records of one :meth:`BaseTrainer.fit` call, an :class:`EpochRecord` per epoch."""
+
+    epochs: list[EpochRecord] = field(default_factory=list)
+
+    @property
+    def train_cost(self) -> list[float]:
+        return [r.train_cost for r in self.epochs]
+
+    @property
+    def validation_accuracy(self) -> list[float | None]:
+        return [r.validation_accuracy for r in self.epochs]
+
+    @property
+    def seconds(self) -> list[float]:
+        return [r.seconds for r in self.epochs]
+
+    def as_dicts(self) -> list[dict]:
+        """The records as plain dictionaries, ready for ``json.dumps``."""
+        return [asdict(r) for r in self.epochs]
+
+    def __len__(self) -> int:
+        return len(self.epochs)
+
+
+class DivergenceError(FloatingPointError):
+    """Training produced a non-finite cost or parameter.
+
+    The trainer is left with the parameters of the last completed epoch
+    whose cost and parameters were finite.
+    """
+
+
+# ----------------------------------------------------------------------
+# Argument checks. Each names the argument, what was expected and what came.
+
+
+def _check_int(name, value, minimum):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {value!r} of type {type(value).__name__}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return int(value)
+
+
+def _check_layer_sizes(layer_sizes):
+    if isinstance(layer_sizes, (str, bytes)) or not hasattr(layer_sizes, "__iter__"):
+        raise TypeError(f"layer_sizes must be a sequence of integers such as (784, 16, 16, 10), got {layer_sizes!r}")
+    sizes = list(layer_sizes)
+    if len(sizes) < 2:
+        raise ValueError(f"layer_sizes needs at least an input and an output size, got {sizes!r}")
+    for i, n in enumerate(sizes):
+        _check_int(f"layer_sizes[{i}]", n, 1)
+    return tuple(int(n) for n in sizes)
+
+
+def _check_learning_rate(value):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"learning_rate must be a real number, got {value!r}")
+    value = float(value)
+    if not (np.isfinite(value) and value > 0):
+        raise ValueError(f"learning_rate must be finite and > 0, got {value}")
+    return value
+
+
+def _check_dtype(dtype):
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        dt = None
+    if dt not in DTYPES:
+        raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
+    return dt
+
+
+def _check_activation(activation):
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"activation must be one of {', '.join(map(repr, ACTIVATIONS))}, got {activation!r}")
+    return activation
+
+
+def _as_real_array(name, value):
+    """``np.asarray`` that refuses what cannot be read as real numbers."""
+    arr = np.asarray(value)
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must hold real numbers, got an array of dtype {arr.dtype}")
+    return arr
+
+
+class BaseTrainer:
+    """A fully connected network trained by mini-batch SGD on the quadratic cost.
+
+    Parameters
+    ----------
+    layer_sizes : sequence of int
+        Neurons per layer, input first: ``(784, 16, 16, 10)`` is the network
+        of the classic MNIST picture.
+    activation : {"sigmoid", "relu"}
+        The activation of every layer, the output layer included.
+    learning_rate : float
+        η in the step ``w ← w − (η/m)·Σ ∂C_x/∂w`` over a mini-batch of m examples.
+    batch_size : int
+        Examples per mini-batch. The last mini-batch of an epoch holds the
+        remainder; a batch size above the number of examples makes one batch.
+    seed : int, optional
+        Seeds ``np.random.default_rng``, which draws the initial parameters and
+        every epoch's shuffle. ``None`` seeds from the operating system.
+    dtype : {"float64", "float32"}
+        The floating-point type of the parameters and of all arithmetic.
+    threads : int
+        Threads for the compiled kernels. Results do not depend on it.
+
+    Attributes
+    ----------
+    weights : list of ndarray
+        ``weights[l]`` has shape ``(layer_sizes[l + 1], layer_sizes[l])``;
+        ``weights[l][j, k]`` connects neuron k of one layer to neuron j of the next.
+    biases : list of ndarray
+        ``biases[l]`` has shape ``(layer_sizes[l + 1],)``.
+    """
+
+    def __init__(
+        self,
+        layer_sizes,
+        *,
+        activation="sigmoid",
+        learning_rate=3.0,
+        batch_size=10,
+        seed=None,
+        dtype="float64",
+        threads=1,
+    ):
+        self.layer_sizes = _check_layer_sizes(layer_sizes)
+        self.activation = _check_activation(activation)
+        self.learning_rate = _check_learning_rate(learning_rate)
+        self.batch_size = _check_int("batch_size", batch_size, 1)
+        self.dtype = _check_dtype(dtype)
+        self.threads = _check_int("threads", threads, 1)
+        self.seed = seed
+        self._rng = np.random.default_rng(seed)
+        self._epochs_done = 0
+        self._set_parameters(*self._initial_parameters())
+
+    # -- the parts each trainer supplies -----------------------------------
+
+    def _set_parameters(self, weights, biases):
+        raise NotImplementedError
+
+    def _train_epoch(self, X, Y, perm):
+        """One epoch of SGD in the order of ``perm``; returns Σ_x Σ_j (a_j − y_j)²."""
+        raise NotImplementedError
+
+    def _forward(self, X):
+        raise NotImplementedError
+
+    def _gradients(self, X, Y):
+        raise NotImplementedError
+
+    # -- shared ------------------------------------------------------------
+
+    def _initial_parameters(self):
+        """Standard normal weights and biases, as in the classic network.
+
+        Drawn in float64, layer by layer (weights, then biases), and rounded
+        to the trainer's dtype, so a float32 trainer starts from the rounded
+        values of the float64 one with the same seed.
+        """
+        weights, biases = [], []
+        for n_in, n_out in zip(self.layer_sizes[:-1], self.layer_sizes[1:]):
+            weights.append(self._rng.standard_normal((n_out, n_in)).astype(self.dtype))
+            biases.append(self._rng.standard_normal(n_out).astype(self.dtype))
+        return weights, biases
+
+    def _check_X(self, X, name="X"):
+        arr = _as_real_array(name, X)
+        n_in = self.layer_sizes[0]
+        if arr.ndim != 2 or arr.shape[1] != n_in:
+            raise ValueError(f"{name} must have shape (n_samples, {n_in}), got shape {arr.shape}")
+        if arr.shape[0] == 0:
+            raise ValueError(f"{name} holds no samples (shape {arr.shape})")
+        arr = np.ascontiguousarray(arr, dtype=self.dtype)
+        if not np.isfinite(arr).all():
+            raise ValueError(f"{name} contains NaN or infinite values")
+        return arr
+
+    def _check_targets(self, y, n_samples, name="y"):
+        """Labels (1-D integers) become one-hot rows; float targets are checked and converted."""
+        arr = _as_real_array(name, y)
+        n_out = self.layer_sizes[-1]
+        if arr.ndim == 1:
+            labels = self._check_labels(arr, n_samples, name)
+            Y = np.zeros((n_samples, n_out), dtype=self.dtype)
+            Y[np.arange(n_samples), labels] = 1
+            return Y
+        if arr.ndim != 2 or arr.shape != (n_samples, n_out):
+            raise ValueError(
+                f"{name} must be labels of shape ({n_samples},) or targets of shape ({n_samples}, {n_out}), "
+                f"got shape {arr.shape}"
+            )
+        Y = np.ascontiguousarray(arr, dtype=self.dtype)
+        if not np.isfinite(Y).all():
+            raise ValueError(f"{name} contains NaN or infinite values")
+        return Y
+
+    def _check_labels(self, arr, n_samples, name="y"):
+        n_out = self.layer_sizes[-1]
+        if arr.ndim != 1 or arr.shape[0] != n_samples:
+            raise ValueError(f"{name} must be labels of shape ({n_samples},), got shape {arr.shape}")
+        if arr.dtype.kind not in "iu":
+            raise TypeError(f"{name}: labels must have an integer dtype, got {arr.dtype}")
+        if arr.size and (arr.min() < 0 or arr.max() >= n_out):
+            raise ValueError(f"{name}: labels must lie in [0, {n_out - 1}], got values from {arr.min()} to {arr.max()}")
+        return arr.astype(np.intp, copy=False)
+
+    def _check_validation_data(self, validation_data):
+        if validation_data is None:
+            return None
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+            raise TypeError("validation_data must be a pair (X_val, y_val)")
+        X_val = self._check_X(validation_data[0], "validation_data[0]")
+        y_val = _as_real_array("validation_data[1]", validation_data[1])
+        return X_val, self._labels_of(y_val, len(X_val), "validation_data[1]")
+
+    def _labels_of(self, y, n_samples, name):
+        """Labels from either labels or a target matrix (its argmax per row)."""
+        if y.ndim == 2:
+            return np.argmax(self._check_targets(y, n_samples, name), axis=1)
+        return self._check_labels(y, n_samples, name)
+
+    def fit(self, X, y, epochs=1, *, validation_data=None):
+        """Train by mini-batch SGD for ``epochs`` passes over ``(X, y)``.
+
+        ``X`` has shape ``(n_samples, layer_sizes[0])``. ``y`` holds either
+        integer class labels in ``[0, layer_sizes[-1])``, from which one-hot
+        targets are built, or a float target matrix of shape
+        ``(n_samples, layer_sizes[-1])``. Each epoch visits the examples in
+        the order of a fresh permutation from the trainer's generator.
+
+        Returns a :class:`History` with each epoch's training cost, seconds,
+        and accuracy on ``validation_data=(X_val, y_val)`` when given.
+        Raises :class:`DivergenceError` if the cost or a parameter stops being
+        finite; the parameters of the last good epoch are kept.
+        """
+        X = self._check_X(X)
+        Y = self._check_targets(y, len(X))
+        epochs = _check_int("epochs", epochs, 0)
+        validation = self._check_validation_data(validation_data)
+        history = History()
+        for _ in range(epochs):
+            saved = self._copy_parameters()
+            start = time.perf_counter()
+            perm = self._rng.permutation(len(X))
+            cost_sum = self._train_epoch(X, Y, perm)
+            seconds = time.perf_counter() - start
+            epoch = self._epochs_done + 1
+            train_cost = cost_sum / (2 * len(X))
+            if not (np.isfinite(train_cost) and self._parameters_finite()):
+                self._set_parameters(*saved)
+                raise DivergenceError(
+                    f"training diverged in epoch {epoch}: the cost or a parameter is no longer finite "
+                    f"(learning_rate={self.learning_rate}); try a smaller learning rate. "
+                    f"The parameters of the previous epoch were kept."
+                )
+            self._epochs_done = epoch
+            record = EpochRecord(epoch=epoch, train_cost=train_cost, seconds=seconds)
+            if validation is not None:
+                record.validation_accuracy = self._accuracy(*validation)
+            history.epochs.append(record)
+        return history
+
+    def forward(self, X):
+        """Output activations, shape ``(n_samples, layer_sizes[-1])``."""
+        return self._forward(self._check_X(X))
+
+    def predict(self, X):
+        """The index of the most active output neuron for each sample (first one on ties)."""
+        return np.argmax(self.forward(X), axis=1)
+
+    def score(self, X, y):
+        """Fraction of samples whose prediction equals ``y`` (labels, or the argmax of a target matrix)."""
+        X = self._check_X(X)
+        labels = self._labels_of(_as_real_array("y", y), len(X), "y")
+        return self._accuracy(X, labels)
+
+    def _accuracy(self, X, labels):
+        return float(np.mean(np.argmax(self._forward(X), axis=1) == labels))
+
+    def gradients(self, X, y):
+        """The gradient of the mean cost over ``(X, y)`` taken as one mini-batch.
+
+        This is the average over the examples of how each wants to nudge
+        every weight and bias, ``(1/m)·Σ_x ∂C_x/∂w``, computed by backprop
+        without changing the parameters. Returns ``(grad_weights,
+        grad_biases)``, lists shaped like :attr:`weights` and :attr:`biases`.
+        """
+        X = self._check_X(X)
+        return self._gradients(X, self._check_targets(y, len(X)))
+
+    def _copy_parameters(self):
+        return [w.copy() for w in self.weights], [b.copy() for b in self.biases]
+
+    def _parameters_finite(self):
+        return all(np.isfinite(p).all() for p in (*self.weights, *self.biases))
+
+    def __repr__(self):
+        return (
+            f"{type(self).__name__}({self.layer_sizes!r}, activation={self.activation!r}, "
+            f"learning_rate={self.learning_rate!r}, batch_size={self.batch_size!r}, seed={self.seed!r}, "
+            f"dtype={self.dtype.name!r}, threads={self.threads!r})"
+        )

@@ -1,0 +1,272 @@
+"""Backpropagation in plain NumPy: the reference that fastmlp's kernels follow.
+
+:class:`ReferenceTrainer` trains the same networks as :class:`fastmlp.Trainer`
+with the same arguments, methods and attributes. It is written to be read,
+in the order the algorithm runs: the forward pass, the output layer's
+nudges, their propagation backwards, their average over a mini-batch, the
+step. It is also the arithmetic contract: every operation below, in this
+order, is what the compiled kernels compute, so the two agree bit for bit.
+
+Notation
+========
+Arrays are batch-major: a mini-batch of m examples is a matrix with one
+example per row. Layer 0 is the input; layer L is the output.
+
+- ``W[l]`` has shape ``(n_{l+1}, n_l)``: ``W[l][j, k]`` is the weight from
+  neuron k of layer l to neuron j of layer l+1; ``b[l]`` has shape ``(n_{l+1},)``.
+- z = W·a + b is a layer's weighted input; a = σ(z) its activation.
+- The cost of one example x with target y is ``C_x = ½ Σ_j (a^L_j − y_j)²``
+  and the cost of a mini-batch is the mean of the C_x. The ½ (as in
+  Nielsen's book) makes ∂C_x/∂a^L = a^L − y; without it (as in the
+  3Blue1Brown video) every gradient doubles, so learning rate η here
+  equals η/2 there.
+
+The arithmetic contract
+=======================
+All arithmetic is IEEE 754 in the trainer's dtype (float32 or float64),
+rounding to nearest, each operation rounded on its own: no fused
+multiply-add. Inputs and targets are rounded to that dtype once, first.
+
+1. **Sums** run left to right from their first term,
+   ``((t_0 + t_1) + t_2) + …``: never pairwise (as ``np.sum`` does) and
+   never blocked (as BLAS does). See :func:`ordered_sum`.
+2. **Forward:** ``z_j = (Σ_k W[j, k]·a_k) + b_j``: the sum over k in index
+   order, then the bias. ``a_j = σ(z_j)``.
+3. **Activations** use fastmlp's own :func:`exp`, made of +, −, × and bit
+   operations only, so no libm and no NumPy SIMD path can change a bit:
+   ``sigmoid(z) = 1 / (1 + exp(−z))`` with derivative ``a·(1 − a)``;
+   ``relu(z) = 0 if z ≤ 0 else z`` (NaN passes) with derivative
+   ``1 if a > 0 else 0``. Derivatives are computed from the activation a.
+4. **Output nudges:** ``δ^L_j = (a^L_j − y_j)·σ'(a^L_j)``.
+5. **Backwards:** ``δ^l_k = (Σ_j W[l][j, k]·δ^{l+1}_j)·σ'(a^l_k)``, the sum
+   over j in index order, down to the first hidden layer.
+6. **Sums over the mini-batch**, in the order the examples are visited:
+   ``G[l][j, k] = Σ_i δ^{l+1}_{ij}·a^l_{ik}`` and ``g[l]_j = Σ_i δ^{l+1}_{ij}``.
+7. **The step:** ``s = η / m`` (one rounding); ``W ← W − s·G`` and
+   ``b ← b − s·g``, each element as ``w − (s·G)``.
+   :meth:`~ReferenceTrainer.gradients` returns ``G / m`` and ``g / m``.
+8. **Cost:** per example ``e_x = Σ_j (a_j − y_j)·(a_j − y_j)`` in the dtype;
+   the epoch adds ``float64(e_x)`` over the examples in the order visited,
+   from 0.0, and reports that total divided by 2n.
+9. **Randomness:** ``np.random.default_rng(seed)`` draws the parameters
+   layer by layer, ``W[l]`` then ``b[l]``, with ``standard_normal`` in
+   float64, rounded to the dtype. Each epoch then draws
+   ``rng.permutation(n)`` and visits the mini-batches ``perm[0:B]``,
+   ``perm[B:2B]``, …; the last may be shorter.
+
+A product's operand order does not matter (IEEE multiplication is
+commutative), and neither does the thread count: threads split the work
+between independent outputs, never one sum.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._base import BaseTrainer
+
+__all__ = ["ReferenceTrainer", "exp", "sigmoid", "relu", "ordered_sum"]
+
+
+# ----------------------------------------------------------------------
+# Sums in a fixed order
+
+
+def ordered_sum(terms, axis=-1):
+    """Sum ``terms`` along ``axis`` strictly left to right, from the first term.
+
+    ``np.add.accumulate`` must produce every partial sum
+    ``t_0, t_0 + t_1, (t_0 + t_1) + t_2, …``, so its last one is the
+    left-to-right sum, whichever SIMD path NumPy takes.
+    """
+    return np.add.accumulate(terms, axis=axis).take(-1, axis=axis)
+
+
+# Bound the (rows × outputs × inputs) products held at once by _weighted_sums.
+_TERMS_PER_CHUNK = 1 << 21
+
+
+def _weighted_sums(A, M):
+    """``S[i, j] = Σ_k M[j, k]·A[i, k]``, each sum in order over k.
+
+    The forward pass uses it with M = W (z = W·a before the bias); the
+    backward pass with M = Wᵀ (Σ_j W[j, k]·δ_j).
+    """
+    out = np.empty((A.shape[0], M.shape[0]), dtype=A.dtype)
+    rows = max(1, _TERMS_PER_CHUNK // M.size)
+    for start in range(0, A.shape[0], rows):
+        block = A[start : start + rows]
+        out[start : start + rows] = ordered_sum(block[:, None, :] * M[None, :, :], axis=2)
+    return out
+
+
+# ----------------------------------------------------------------------
+# exp, and the activations with their derivatives side by side
+
+# exp(x) = 2^k · e^r with k = round(x / ln 2) and |r| ≤ ln(2)/2. ln 2 is
+# split into a head with trailing zero bits, so that k·head is exact, and
+# a tail holding the rest of ln 2 to more than double precision.
+_EXP = {
+    np.dtype(np.float64): dict(
+        lo=-746.0, hi=710.0,  # beyond them exp is 0 or inf in float64
+        shifter=6755399441055744.0,  # 1.5·2^52: adding it rounds to an integer
+        ln2_hi=0.693147180559663, ln2_lo=2.8235290563031577e-13,
+        degree=13, int_type=np.int64, uint_type=np.uint64, bias=1023, mantissa_bits=52,
+    ),
+    np.dtype(np.float32): dict(
+        lo=-104.0, hi=89.0,
+        shifter=12582912.0,  # 1.5·2^23
+        ln2_hi=0.693145751953125, ln2_lo=1.428606765330187e-06,
+        degree=7, int_type=np.int32, uint_type=np.uint32, bias=127, mantissa_bits=23,
+    ),
+}
+_LOG2_E = 1.4426950408889634
+# 1/n! for the Taylor polynomial of e^r, as Python floats (the kernel uses the same literals).
+_INV_FACTORIAL = (
+    1.0, 1.0, 0.5, 0.16666666666666666, 0.041666666666666664, 0.008333333333333333,
+    0.001388888888888889, 0.0001984126984126984, 2.48015873015873e-05, 2.7557319223985893e-06,
+    2.755731922398589e-07, 2.505210838544172e-08, 2.08767569878681e-09, 1.6059043836821613e-10,
+)
+
+
+def exp(x):
+    """e^x for a float32 or float64 array, within about one unit in the last place.
+
+    Built from +, −, × and integer bit operations, each exactly rounded in
+    IEEE arithmetic, so the result depends on nothing but ``x``:
+
+    1. clamp x to [lo, hi] (NaN passes), where exp has already reached 0 or ∞;
+    2. ``k = round(x·log2 e)`` by adding and subtracting 1.5·2^52 (2^23 for float32);
+    3. ``r = (x − k·ln2_hi) − k·ln2_lo``, so ``e^x = 2^k·e^r``, ``|r| ≤ 0.35``;
+    4. ``p = e^r`` by Horner's rule on the Taylor polynomial of degree 13 (7);
+    5. ``p·2^k1·2^k2`` with ``k1 = k >> 1``, ``k2 = k − k1``: two exact powers of
+       two, each built from its bits, so overflow gives ∞ and underflow
+       rounds once into the subnormals.
+    """
+    x = np.asarray(x)
+    c = _EXP[x.dtype]
+    f = x.dtype.type
+    x = np.where(x < f(c["lo"]), f(c["lo"]), x)
+    x = np.where(x > f(c["hi"]), f(c["hi"]), x)
+    shifter = f(c["shifter"])
+    t = x * f(_LOG2_E) + shifter
+    kf = t - shifter
+    r = (x - kf * f(c["ln2_hi"])) - kf * f(c["ln2_lo"])
+    p = f(_INV_FACTORIAL[c["degree"]])
+    for coefficient in reversed(_INV_FACTORIAL[: c["degree"]]):
+        p = p * r + f(coefficient)
+    # k sits in the low bits of t, since t = 1.5·2^52 + k exactly.
+    k = (t.view(c["uint_type"]) - np.array(shifter).view(c["uint_type"])).view(c["int_type"])
+    k1 = k >> 1
+    k2 = k - k1
+    two_k1 = ((k1 + c["bias"]).view(c["uint_type"]) << c["mantissa_bits"]).view(x.dtype)
+    two_k2 = ((k2 + c["bias"]).view(c["uint_type"]) << c["mantissa_bits"]).view(x.dtype)
+    with np.errstate(over="ignore", under="ignore"):
+        return (p * two_k1) * two_k2
+
+
+def sigmoid(z):
+    """σ(z) = 1 / (1 + e^−z)."""
+    one = z.dtype.type(1)
+    return one / (one + exp(-z))
+
+
+def sigmoid_prime(a):
+    """σ'(z) = σ(z)·(1 − σ(z)), from the activation a = σ(z)."""
+    return a * (a.dtype.type(1) - a)
+
+
+def relu(z):
+    """max(0, z), written so that NaN passes through and −0 becomes +0."""
+    return np.where(z <= 0, z.dtype.type(0), z)
+
+
+def relu_prime(a):
+    """1 where the neuron is active (a > 0), else 0."""
+    return np.where(a > 0, a.dtype.type(1), a.dtype.type(0))
+
+
+_ACTIVATION = {"sigmoid": (sigmoid, sigmoid_prime), "relu": (relu, relu_prime)}
+
+
+# ----------------------------------------------------------------------
+
+
+class ReferenceTrainer(BaseTrainer):
+    """Mini-batch SGD with backprop in plain NumPy: the exact reference for :class:`fastmlp.Trainer`.
+
+    Takes the same arguments and has the same methods and attributes as
+    :class:`fastmlp.Trainer` (see :class:`fastmlp.BaseTrainer` for each).
+    Built and fitted with the same arguments and data, the two hold the
+    same bits. ``threads`` is accepted for symmetry and changes nothing here.
+    """
+
+    def _set_parameters(self, weights, biases):
+        self.weights = [np.array(w, dtype=self.dtype, order="C") for w in weights]
+        self.biases = [np.array(b, dtype=self.dtype) for b in biases]
+
+    def _feedforward(self, X):
+        """Every layer's activation for the rows of X: ``[X, a^1, …, a^L]``."""
+        sigma, _ = _ACTIVATION[self.activation]
+        activations = [X]
+        for W, b in zip(self.weights, self.biases):
+            z = _weighted_sums(activations[-1], W) + b  # contract 2
+            activations.append(sigma(z))
+        return activations
+
+    def _forward(self, X):
+        return self._feedforward(X)[-1]
+
+    def _backprop(self, X, Y):
+        """The activations and nudges δ^l of every layer, for each row of X.
+
+        Returns ``(activations, deltas, errors)`` where ``deltas[l]`` is δ for
+        the layer that ``W[l]`` feeds, and ``errors`` the per-example Σ_j (a_j − y_j)².
+        """
+        _, sigma_prime = _ACTIVATION[self.activation]
+        activations = self._feedforward(X)
+        output = activations[-1]
+        diff = output - Y  # ∂C_x/∂a^L with the ½ convention
+        errors = ordered_sum(diff * diff, axis=1)  # contract 8
+        deltas = [diff * sigma_prime(output)]  # contract 4
+        # Propagate backwards: δ^l = (W^{l+1})ᵀ δ^{l+1} ⊙ σ'(a^l), contract 5.
+        for W, a in zip(reversed(self.weights[1:]), reversed(activations[1:-1])):
+            deltas.insert(0, _weighted_sums(deltas[0], W.T) * sigma_prime(a))
+        return activations, deltas, errors
+
+    def _summed_nudges(self, activations, deltas):
+        """Σ over the examples, in order, of each example's ∂C_x/∂W and ∂C_x/∂b (contract 6)."""
+        sums_w, sums_b = [], []
+        for a, delta in zip(activations[:-1], deltas):
+            # One example's nudge to W is the outer product δ aᵀ: how much it
+            # wants each weight to change is its neuron's δ times the input a.
+            G = delta[0][:, None] * a[0][None, :]
+            for i in range(1, len(delta)):
+                G = G + delta[i][:, None] * a[i][None, :]
+            sums_w.append(G)
+            sums_b.append(ordered_sum(delta, axis=0))
+        return sums_w, sums_b
+
+    def _update_mini_batch(self, X, Y):
+        """One SGD step on the mini-batch (X, Y); returns its Σ_x e_x in float64."""
+        activations, deltas, errors = self._backprop(X, Y)
+        sums_w, sums_b = self._summed_nudges(activations, deltas)
+        step = self.dtype.type(self.learning_rate) / self.dtype.type(len(X))  # contract 7
+        for W, b, G, g in zip(self.weights, self.biases, sums_w, sums_b):
+            W -= step * G
+            b -= step * g
+        return errors
+
+    def _train_epoch(self, X, Y, perm):
+        total = 0.0
+        for start in range(0, len(X), self.batch_size):
+            batch = perm[start : start + self.batch_size]
+            for e in self._update_mini_batch(X[batch], Y[batch]).tolist():
+                total += e  # contract 8: float64, in the order visited
+        return total
+
+    def _gradients(self, X, Y):
+        activations, deltas, _ = self._backprop(X, Y)
+        sums_w, sums_b = self._summed_nudges(activations, deltas)
+        m = self.dtype.type(len(X))
+        return [G / m for G in sums_w], [g / m for g in sums_b]

@@ -1,0 +1,103 @@
+"""`Trainer`: the compiled trainer, a thin layer over :mod:`fastmlp._kernels`."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import _kernels
+from ._base import BaseTrainer
+
+_ACTIVATION_CODES = {"sigmoid": _kernels.SIGMOID, "relu": _kernels.RELU}
+
+
+class Trainer(BaseTrainer):
+    """Mini-batch SGD with backprop in compiled kernels, bit-identical to :class:`~fastmlp.reference.ReferenceTrainer`.
+
+    A whole epoch runs in one call without the GIL: forward pass, backprop
+    and the in-place SGD step of every mini-batch, visiting the examples in
+    the order of the epoch's permutation without copying the training set.
+    See :class:`fastmlp.BaseTrainer` for the arguments, methods and attributes.
+
+    ``weights`` and ``biases`` are views of the trainer's own parameter
+    buffers: writing into them changes the network. Each weight matrix is
+    stored transposed, so ``weights[l]`` is Fortran-ordered.
+    """
+
+    def _set_parameters(self, weights, biases):
+        if not hasattr(self, "_wt"):
+            self._allocate_parameters()
+        for W, b, W_view, b_view in zip(weights, biases, self.weights, self.biases):
+            W_view[...] = W
+            b_view[...] = b
+
+    def _allocate_parameters(self):
+        sizes = self.layer_sizes
+        self._sizes = np.array(sizes, dtype=np.intp)
+        # w_off[l]: where layer l's Wᵀ starts in _wt; a_off[l]: where layer
+        # l+1's units start in _b and in an example's activation row. Each
+        # carries the total as its last entry.
+        self._w_off = np.cumsum([0] + [a * b for a, b in zip(sizes[:-1], sizes[1:])]).astype(np.intp)
+        self._a_off = np.cumsum([0] + list(sizes[1:])).astype(np.intp)
+        self._wt = np.empty(self._w_off[-1], dtype=self.dtype)
+        self._b = np.empty(self._a_off[-1], dtype=self.dtype)
+
+    @property
+    def width(self):
+        """Units per example over all layers after the input."""
+        return int(self._a_off[-1])
+
+    def _weight_views(self, flat):
+        sizes = self.layer_sizes
+        return [
+            flat[self._w_off[l] : self._w_off[l + 1]].reshape(sizes[l], sizes[l + 1]).T
+            for l in range(len(sizes) - 1)
+        ]
+
+    @property
+    def weights(self):
+        """``weights[l]``, shape ``(layer_sizes[l + 1], layer_sizes[l])``: views of the parameters."""
+        return self._weight_views(self._wt)
+
+    @property
+    def biases(self):
+        """``biases[l]``, shape ``(layer_sizes[l + 1],)``: views of the parameters."""
+        return [self._b[self._a_off[l] : self._a_off[l + 1]] for l in range(len(self.layer_sizes) - 1)]
+
+    def _layout(self):
+        return self._sizes, self._w_off, self._a_off, _ACTIVATION_CODES[self.activation]
+
+    def _work_buffers(self, rows):
+        """Per-example activations, deltas and errors for ``rows`` examples, and the gradient sums."""
+        return (
+            np.empty_like(self._wt),
+            np.empty_like(self._b),
+            np.empty((rows, self.width), dtype=self.dtype),
+            np.empty((rows, self.width), dtype=self.dtype),
+            np.empty(rows, dtype=self.dtype),
+        )
+
+    def _train_epoch(self, X, Y, perm):
+        gwt, gb, act, delta, err = self._work_buffers(min(self.batch_size, len(X)))
+        return _kernels.train_epoch(
+            X, Y, perm.astype(np.intp, copy=False), self._wt, self._b, gwt, gb, act, delta, err,
+            *self._layout(), self.learning_rate, self.batch_size, self.threads,
+        )
+
+    def _forward(self, X):
+        out = np.empty((len(X), self.layer_sizes[-1]), dtype=self.dtype)
+        scratch = np.empty((self.threads, self.width), dtype=self.dtype)
+        _kernels.forward(X, self._wt, self._b, scratch, out, *self._layout(), self.threads)
+        return out
+
+    def _gradients(self, X, Y):
+        gwt, gb, act, delta, err = self._work_buffers(len(X))
+        order = np.arange(len(X), dtype=np.intp)
+        _kernels.gradients(X, Y, order, self._wt, self._b, gwt, gb, act, delta, err, *self._layout(), self.threads)
+        grad_w = [np.ascontiguousarray(g) for g in self._weight_views(gwt)]
+        grad_b = [gb[self._a_off[l] : self._a_off[l + 1]].copy() for l in range(len(self.layer_sizes) - 1)]
+        return grad_w, grad_b
+
+
+def build_info():
+    """How the kernels were compiled: ``{"openmp": bool, "compile_flags": str}``."""
+    return {"openmp": _kernels.OPENMP, "compile_flags": _kernels.COMPILE_FLAGS}
