@@ -95,11 +95,12 @@ def _check_learning_rate(value):
 
 
 def _check_dtype(dtype):
+    # np.dtype(None) is float64, so None must not reach it.
     try:
-        dt = np.dtype(dtype)
+        dt = None if dtype is None else np.dtype(dtype)
     except TypeError:
         dt = None
-    if dt not in DTYPES:
+    if dt is None or dt not in DTYPES:
         raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
     return dt
 
@@ -281,7 +282,9 @@ class BaseTrainer:
             saved = self._copy_parameters()
             start = time.perf_counter()
             perm = self._rng.permutation(len(X))
-            cost_sum = self._train_epoch(X, Y, perm)
+            # Divergence is reported once, below, rather than as NumPy warnings.
+            with np.errstate(over="ignore", invalid="ignore"):
+                cost_sum = self._train_epoch(X, Y, perm)
             seconds = time.perf_counter() - start
             epoch = self._epochs_done + 1
             train_cost = cost_sum / (2 * len(X))

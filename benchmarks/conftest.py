@@ -1,0 +1,22 @@
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+
+
+@pytest.fixture(scope="session")
+def mnist_shaped():
+    """The real MNIST training set when present, else random data of its shape and range."""
+    from conftest import mnist_dir
+
+    folder = mnist_dir()
+    if (folder / "train-images-idx3-ubyte.gz").exists():
+        from fastmlp.datasets import load_mnist
+
+        (X, y), _ = load_mnist(folder)
+        return X, y
+    rng = np.random.default_rng(0)
+    return rng.random((60000, 784)), rng.integers(0, 10, 60000).astype(np.uint8)

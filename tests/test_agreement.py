@@ -1,0 +1,124 @@
+"""The promise: Trainer and ReferenceTrainer hold the same bits after any training.
+
+Hypothesis draws the network, the data, the seed, the dtype, the batch size
+(dividing the data or not, 1, larger than the data), the thread count and
+the memory layout of the inputs; every array both trainers produce is then
+compared bit for bit.
+"""
+
+import numpy as np
+import pytest
+from conftest import assert_same_bits, assert_trainers_agree
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fastmlp import ReferenceTrainer, Trainer
+
+LAYOUTS = ["contiguous", "fortran", "strided", "readonly", "float32", "float64"]
+
+
+def lay_out(X, layout):
+    """The same values as X, held in memory the way `layout` names."""
+    if layout == "fortran":
+        return np.asfortranarray(X)
+    if layout == "strided":
+        wide = np.zeros((X.shape[0] * 2, X.shape[1] * 3), dtype=X.dtype)
+        wide[::2, ::3] = X
+        return wide[::2, ::3]
+    if layout == "readonly":
+        X = X.copy()
+        X.flags.writeable = False
+        return X
+    if layout in ("float32", "float64"):
+        return X.astype(layout)
+    return X
+
+
+@st.composite
+def configurations(draw):
+    n_weight_layers = draw(st.integers(1, 3))
+    sizes = tuple(draw(st.lists(st.integers(1, 9), min_size=n_weight_layers + 1, max_size=n_weight_layers + 1)))
+    n = draw(st.integers(1, 40))
+    batch_size = draw(st.one_of(st.integers(1, 12), st.integers(n, n + 5)))
+    return dict(
+        sizes=sizes,
+        n=n,
+        epochs=draw(st.integers(1, 3)),
+        layout=draw(st.sampled_from(LAYOUTS)),
+        float_targets=draw(st.booleans()),
+        kwargs=dict(
+            activation=draw(st.sampled_from(["sigmoid", "relu"])),
+            learning_rate=draw(st.sampled_from([0.01, 0.5, 3.0])),
+            batch_size=batch_size,
+            seed=draw(st.integers(0, 2**32 - 1)),
+            dtype=draw(st.sampled_from(["float32", "float64"])),
+            threads=draw(st.sampled_from([1, 2])),
+        ),
+    )
+
+
+def make_data(config):
+    rng = np.random.default_rng(config["kwargs"]["seed"] ^ 0x5EED)
+    n, sizes = config["n"], config["sizes"]
+    X = lay_out(rng.uniform(-2, 2, (n, sizes[0])), config["layout"])
+    if config["float_targets"]:
+        y = rng.uniform(0, 1, (n, sizes[-1]))
+    else:
+        y = rng.integers(0, sizes[-1], n)
+    return X, y
+
+
+@settings(max_examples=5 * settings.default.max_examples)
+@given(config=configurations())
+def test_fit_gives_the_same_bits(config):
+    X, y = make_data(config)
+    t = Trainer(config["sizes"], **config["kwargs"])
+    r = ReferenceTrainer(config["sizes"], **config["kwargs"])
+    assert_trainers_agree(t, r, "initial")
+    ht = t.fit(X, y, config["epochs"], validation_data=(X, y))
+    hr = r.fit(X, y, config["epochs"], validation_data=(X, y))
+    assert_trainers_agree(t, r, "fitted")
+    assert_same_bits(np.array(ht.train_cost), np.array(hr.train_cost), "train_cost")
+    assert ht.validation_accuracy == hr.validation_accuracy
+    assert_same_bits(t.forward(X), r.forward(X), "forward")
+    assert_same_bits(t.predict(X), r.predict(X), "predict")
+    gt, gr = t.gradients(X, y), r.gradients(X, y)
+    for l, (a, b) in enumerate(zip(gt[0] + gt[1], gr[0] + gr[1])):
+        assert_same_bits(a, b, f"gradient {l}")
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("activation", ["sigmoid", "relu"])
+def test_odd_sizes_with_threads(dtype, activation):
+    """Wider, odd layers than hypothesis draws, so that two threads split real work."""
+    rng = np.random.default_rng(7)
+    X, y = rng.uniform(0, 1, (301, 67)), rng.integers(0, 10, 301)
+    kwargs = dict(activation=activation, learning_rate=0.3, batch_size=32, seed=11, dtype=dtype)
+    r = ReferenceTrainer((67, 37, 23, 10), **kwargs)
+    r.fit(X, y, 2)
+    for threads in (1, 2):
+        t = Trainer((67, 37, 23, 10), threads=threads, **kwargs)
+        t.fit(X, y, 2)
+        assert_trainers_agree(t, r, f"threads={threads}")
+        assert_same_bits(t.forward(X), r.forward(X), "forward")
+
+
+def test_labels_and_one_hot_targets_train_alike():
+    rng = np.random.default_rng(3)
+    X, y = rng.uniform(0, 1, (50, 6)), rng.integers(0, 3, 50)
+    a = Trainer((6, 4, 3), seed=1)
+    b = Trainer((6, 4, 3), seed=1)
+    a.fit(X, y, 2)
+    b.fit(X, np.eye(3)[y], 2)
+    assert_trainers_agree(a, b)
+
+
+def test_fit_in_parts_equals_fit_at_once():
+    """The generator carries on between fit calls: 2 + 1 epochs are the 3 epochs."""
+    rng = np.random.default_rng(4)
+    X, y = rng.uniform(0, 1, (40, 5)), rng.integers(0, 2, 40)
+    a, b = Trainer((5, 3, 2), seed=2, batch_size=7), ReferenceTrainer((5, 3, 2), seed=2, batch_size=7)
+    a.fit(X, y, 2)
+    a.fit(X, y, 1)
+    b.fit(X, y, 3)
+    assert_trainers_agree(a, b)
