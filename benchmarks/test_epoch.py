@@ -1,6 +1,6 @@
 """One epoch of the 784-16-16-10 network on 60000 MNIST-shaped examples: fastmlp against its reference.
 
-Run: python -m pytest benchmarks --benchmark-enable --benchmark-group-by=param:batch_size
+Run: pytest benchmarks --benchmark-enable --benchmark-group-by=param:batch_size
 
 Each benchmark checks once that its result has the bits of the reference's.
 """

@@ -39,7 +39,8 @@ print(digest.hexdigest())
 
 
 def run(args, env):
-    return subprocess.run([sys.executable, *args], env=env, cwd=REPO, capture_output=True, text=True, timeout=1200)
+    # From tests/, so that the installed fastmlp is imported, not the source tree.
+    return subprocess.run([sys.executable, *args], env=env, cwd=REPO / "tests", capture_output=True, text=True, timeout=1200)
 
 
 def test_reference_bits_do_not_depend_on_numpys_simd_path():
@@ -51,6 +52,6 @@ def test_reference_bits_do_not_depend_on_numpys_simd_path():
 
 @pytest.mark.skipif(not __cpu_dispatch__, reason="this NumPy dispatches no CPU features")
 def test_agreement_tests_pass_with_dispatch_off():
-    done = run(["-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_agreement.py", "tests/test_exp.py"], DISPATCH_OFF)
+    done = run(["-m", "pytest", "-q", "-p", "no:cacheprovider", "test_agreement.py", "test_exp.py"], DISPATCH_OFF)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert " passed" in done.stdout
