@@ -93,7 +93,13 @@ directives = {
     "embedsignature": True,
 }
 
-extensions = [Extension("fastmlp._kernels", ["fastmlp/_kernels.pyx"])]
+extensions = [
+    Extension(
+        "fastmlp._kernels",
+        ["fastmlp/_kernels.pyx"],
+        depends=["fastmlp/_blocks.h", "fastmlp/_blocks_impl.h"],
+    )
+]
 
 setup(
     ext_modules=cythonize(extensions, compiler_directives=directives),

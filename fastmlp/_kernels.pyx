@@ -46,10 +46,30 @@ cdef extern from *:
     int FASTMLP_OPENMP
     const char* FASTMLP_CFLAGS
 
+#: Examples per block in the forward pass: forward() needs this many scratch rows per thread.
+SAMPLE_BLOCK = SAMPLES
+
 #: Whether this build runs prange loops on OpenMP threads (otherwise they run serially).
 OPENMP = bool(FASTMLP_OPENMP)
 #: The C compiler flags the kernels were built with.
 COMPILE_FLAGS = FASTMLP_CFLAGS.decode()
+
+
+cdef extern from "_blocks.h" nogil:
+    # Register-blocked inner loops (see _blocks_impl.h): 4 examples or 4
+    # weight rows × 2 vectors of outputs (8 float64 or 16 float32).
+    void weighted_sums_block_f64(const double* a0, const double* a1, const double* a2,
+                                 const double* a3, Py_ssize_t n_in, const double* w,
+                                 Py_ssize_t stride, double* z0, double* z1, double* z2, double* z3)
+    void weighted_sums_block_f32(const float* a0, const float* a1, const float* a2,
+                                 const float* a3, Py_ssize_t n_in, const float* w,
+                                 Py_ssize_t stride, float* z0, float* z1, float* z2, float* z3)
+    void nudge_block_f64(const double* a, const Py_ssize_t* idx, Py_ssize_t a_stride,
+                         const double* d, Py_ssize_t d_stride, Py_ssize_t i0, Py_ssize_t i1,
+                         int first, double* g, Py_ssize_t g_stride)
+    void nudge_block_f32(const float* a, const Py_ssize_t* idx, Py_ssize_t a_stride,
+                         const float* d, Py_ssize_t d_stride, Py_ssize_t i0, Py_ssize_t i1,
+                         int first, float* g, Py_ssize_t g_stride)
 
 
 cdef struct Net:
@@ -145,33 +165,80 @@ cdef inline floating derivative(floating a, int kind) noexcept nogil:
 
 
 # ----------------------------------------------------------------------
-# (b) One example, one weight row
+# (b) Blocks of examples and blocks of weight rows
+#
+# Partial sums stay in registers for a whole sum: SAMPLES examples × LANES
+# outputs in the forward pass (each row of Wᵀ is loaded once for all the
+# examples), ROWS inputs × LANES outputs in the weight gradient (each δ is
+# loaded once for all the rows). LANES is 64 bytes: 8 float64 or 16 float32.
+# The innermost block loops are in _blocks_impl.h. Blocking and threads only decide which
+# independent sums run side by side; each sum still runs in contract order.
 
-cdef void forward_example(const Net* net, const floating* x, const floating* wt,
-                          const floating* b, floating* act) noexcept nogil:
-    """Fill ``act`` (one example's row) with a^1 … a^L for input ``x``."""
-    cdef const floating* a_in = x
-    cdef const floating* w
-    cdef floating* z
-    cdef floating a_k
-    cdef Py_ssize_t l, j, k, n_in, n_out
-    for l in range(net.n_layers):
-        n_in = net.sizes[l]
-        n_out = net.sizes[l + 1]
-        w = wt + net.w_off[l]
-        z = act + net.a_off[l]
-        # z_j = (Σ_k W[j,k]·a_k) + b_j, the sum over k in order: row k of Wᵀ
-        # adds its term to every output j at once.
-        a_k = a_in[0]
-        for j in range(n_out):
-            z[j] = a_k * w[j]
-        for k in range(1, n_in):
-            a_k = a_in[k]
+cdef enum:
+    SAMPLES = 4
+    ROWS = 4
+    CHUNK = 64  # examples per sweep over the gradient rows, so their inputs stay in cache
+    MIN_PARALLEL = 32  # smaller mini-batches run on one thread: waking others costs more
+
+
+cdef void weighted_sums(const floating** a, Py_ssize_t n_in, Py_ssize_t n_out,
+                        const floating* w, floating** z) noexcept nogil:
+    """z[s][j] = Σ_k W[j,k]·a[s][k] for SAMPLES examples, each sum over k in order.
+
+    Outputs go LANES at a time; the last group is shifted back to end at
+    n_out and recomputes a few outputs, which writes the same values again.
+    """
+    cdef Py_ssize_t LANES = 8 if floating is double else 16
+    cdef floating t
+    cdef Py_ssize_t j0 = 0, j, k, s
+    if n_out < LANES:
+        for s in range(SAMPLES):
             for j in range(n_out):
-                z[j] = z[j] + a_k * w[k * n_out + j]
-        for j in range(n_out):
-            z[j] = activate(z[j] + b[net.a_off[l] + j], net.activation)
-        a_in = z
+                t = a[s][0] * w[j]
+                for k in range(1, n_in):
+                    t = t + a[s][k] * w[k * n_out + j]
+                z[s][j] = t
+        return
+    while True:
+        if j0 + LANES > n_out:
+            j0 = n_out - LANES
+        if floating is double:
+            weighted_sums_block_f64(a[0], a[1], a[2], a[3], n_in, w + j0, n_out,
+                                    z[0] + j0, z[1] + j0, z[2] + j0, z[3] + j0)
+        else:
+            weighted_sums_block_f32(a[0], a[1], a[2], a[3], n_in, w + j0, n_out,
+                                    z[0] + j0, z[1] + j0, z[2] + j0, z[3] + j0)
+        if j0 + LANES >= n_out:
+            return
+        j0 += LANES
+
+
+cdef void forward_block(const Net* net, const floating** x, Py_ssize_t ns, floating** rows,
+                        const floating* wt, const floating* b) noexcept nogil:
+    """Fill rows[s] with a^1 … a^L of input x[s], for SAMPLES examples of which ns are distinct.
+
+    A block of fewer than SAMPLES examples repeats its last one (same x, same
+    row): the repeats compute and write the same values, and only the ns
+    distinct rows are activated.
+    """
+    cdef const floating* a_in[SAMPLES]
+    cdef floating* z[SAMPLES]
+    cdef Py_ssize_t l, j, s, n_out
+    cdef const floating* bias
+    for s in range(SAMPLES):
+        a_in[s] = x[s]
+    for l in range(net.n_layers):
+        n_out = net.sizes[l + 1]
+        for s in range(SAMPLES):
+            z[s] = rows[s] + net.a_off[l]
+        # z_j = (Σ_k W[j,k]·a_k) + b_j: the sum over k in order, then the bias.
+        weighted_sums(a_in, net.sizes[l], n_out, wt + net.w_off[l], z)
+        bias = b + net.a_off[l]
+        for s in range(ns):
+            for j in range(n_out):
+                z[s][j] = activate(z[s][j] + bias[j], net.activation)
+        for s in range(SAMPLES):
+            a_in[s] = z[s]
 
 
 cdef floating backward_example(const Net* net, const floating* y, const floating* wt,
@@ -208,19 +275,101 @@ cdef floating backward_example(const Net* net, const floating* y, const floating
     return error
 
 
-cdef void sum_nudges_row(const Net* net, Py_ssize_t l, Py_ssize_t k, Py_ssize_t m,
-                         const floating* X, const Py_ssize_t* idx, const floating* act,
-                         const floating* delta, floating* g) noexcept nogil:
-    """Row k of Gᵀ for layer l: g_j = Σ_i δ_ij·a_ik over the m examples, in order."""
+cdef void backprop_block(const Net* net, Py_ssize_t block, Py_ssize_t m,
+                         const floating* X, const floating* Y, const Py_ssize_t* idx,
+                         const floating* wt, const floating* b, floating* act,
+                         floating* delta, floating* err) noexcept nogil:
+    """Forward and backward pass of examples idx[i], i in block·SAMPLES … (at most m)."""
+    cdef const floating* x[SAMPLES]
+    cdef floating* rows[SAMPLES]
+    cdef Py_ssize_t s, i, i0 = block * SAMPLES
+    cdef Py_ssize_t ns = min(<Py_ssize_t>SAMPLES, m - i0)
+    for s in range(SAMPLES):
+        i = i0 + min(s, ns - 1)
+        x[s] = X + idx[i] * net.sizes[0]
+        rows[s] = act + i * net.width
+    forward_block(net, x, ns, rows, wt, b)
+    for i in range(i0, i0 + ns):
+        err[i] = backward_example(net, Y + idx[i] * net.sizes[net.n_layers], wt,
+                                  act + i * net.width, delta + i * net.width)
+
+
+cdef void backprop_batch(const Net* net, const floating* X, const floating* Y,
+                         const Py_ssize_t* idx, Py_ssize_t m, const floating* wt,
+                         const floating* b, floating* act, floating* delta, floating* err,
+                         int threads) noexcept nogil:
+    """Activations, deltas and errors of examples idx[0..m) into rows 0..m of the buffers."""
+    cdef Py_ssize_t block, blocks = (m + SAMPLES - 1) // SAMPLES
+    if threads == 1 or m < MIN_PARALLEL:
+        for block in range(blocks):
+            backprop_block(net, block, m, X, Y, idx, wt, b, act, delta, err)
+    else:
+        for block in prange(blocks, num_threads=threads, schedule="static"):
+            backprop_block(net, block, m, X, Y, idx, wt, b, act, delta, err)
+
+
+cdef inline const floating* input_row(const Net* net, Py_ssize_t l, Py_ssize_t i,
+                                      const floating* X, const Py_ssize_t* idx,
+                                      const floating* act) noexcept nogil:
+    """The input to layer l of the mini-batch's example i."""
+    if l == 0:
+        return X + idx[i] * net.sizes[0]
+    return act + i * net.width + net.a_off[l - 1]
+
+
+cdef void nudge_rows(const Net* net, Py_ssize_t l, Py_ssize_t k0, Py_ssize_t i0, Py_ssize_t i1,
+                     const floating* X, const Py_ssize_t* idx, const floating* act,
+                     const floating* delta, floating* gwt) noexcept nogil:
+    """Add the nudges of examples i0 … i1 to rows k0 … k0+ROWS of Gᵀ for layer l.
+
+    G[j,k] = Σ_i δ_ij·a_ik in the order of i: started at i = 0, continued
+    from the stored partial sums otherwise. Outputs go LANES at a time; the
+    last few (fewer than LANES) one by one. (Unlike weighted_sums, groups may
+    not overlap here: a continued sum must not be advanced twice.)
+    """
+    cdef Py_ssize_t LANES = 8 if floating is double else 16
+    cdef Py_ssize_t n_out = net.sizes[l + 1]
+    cdef Py_ssize_t j0, j, i, r, a_stride
+    cdef const floating* a
+    cdef const floating* a_i
+    cdef const Py_ssize_t* a_idx
+    cdef floating* g = gwt + net.w_off[l] + k0 * n_out
+    cdef floating d
+    if l == 0:  # the inputs are rows idx[i] of X
+        a, a_idx, a_stride = X + k0, idx, net.sizes[0]
+    else:  # the inputs are the previous layer's activations, rows i of act
+        a, a_idx, a_stride = act + net.a_off[l - 1] + k0, NULL, net.width
+    j0 = 0
+    while j0 + LANES <= n_out:
+        if floating is double:
+            nudge_block_f64(a, a_idx, a_stride, delta + net.a_off[l] + j0, net.width, i0, i1,
+                            i0 == 0, g + j0, n_out)
+        else:
+            nudge_block_f32(a, a_idx, a_stride, delta + net.a_off[l] + j0, net.width, i0, i1,
+                            i0 == 0, g + j0, n_out)
+        j0 += LANES
+    for j in range(j0, n_out):
+        for i in range(i0, i1):
+            a_i = a + (a_idx[i] if a_idx != NULL else i) * a_stride
+            d = delta[i * net.width + net.a_off[l] + j]
+            for r in range(ROWS):
+                if i == 0:
+                    g[r * n_out + j] = a_i[r] * d
+                else:
+                    g[r * n_out + j] = g[r * n_out + j] + a_i[r] * d
+
+
+cdef void nudge_row(const Net* net, Py_ssize_t l, Py_ssize_t k, Py_ssize_t i0, Py_ssize_t i1,
+                    const floating* X, const Py_ssize_t* idx, const floating* act,
+                    const floating* delta, floating* gwt) noexcept nogil:
+    """nudge_rows for the single row k, for any number of outputs."""
     cdef Py_ssize_t n_out = net.sizes[l + 1]
     cdef Py_ssize_t i, j
     cdef floating a_ik
     cdef const floating* d
-    for i in range(m):
-        if l == 0:
-            a_ik = X[idx[i] * net.sizes[0] + k]
-        else:
-            a_ik = act[i * net.width + net.a_off[l - 1] + k]
+    cdef floating* g = gwt + net.w_off[l] + k * n_out
+    for i in range(i0, i1):
+        a_ik = input_row(net, l, i, X, idx, act)[k]
         d = delta + i * net.width + net.a_off[l]
         if i == 0:
             for j in range(n_out):
@@ -230,17 +379,43 @@ cdef void sum_nudges_row(const Net* net, Py_ssize_t l, Py_ssize_t k, Py_ssize_t 
                 g[j] = g[j] + a_ik * d[j]
 
 
-cdef void backprop_batch(const Net* net, const floating* X, const floating* Y,
-                         const Py_ssize_t* idx, Py_ssize_t m, const floating* wt,
-                         const floating* b, floating* act, floating* delta, floating* err,
-                         int threads) noexcept nogil:
-    """Activations, deltas and errors of examples idx[0..m) into rows 0..m of the buffers."""
-    cdef Py_ssize_t i
-    cdef Py_ssize_t n_in = net.sizes[0], n_out = net.sizes[net.n_layers]
-    for i in prange(m, num_threads=threads, schedule="static"):
-        forward_example(net, X + idx[i] * n_in, wt, b, act + i * net.width)
-        err[i] = backward_example(net, Y + idx[i] * n_out, wt, act + i * net.width,
-                                  delta + i * net.width)
+cdef void nudge_part(const Net* net, Py_ssize_t l, Py_ssize_t part, Py_ssize_t parts,
+                     Py_ssize_t m, const floating* X, const Py_ssize_t* idx,
+                     const floating* act, const floating* delta, floating* gwt,
+                     floating* wt, floating step) noexcept nogil:
+    """Sum the nudges of one part of layer l's rows over the m examples, then finish them.
+
+    Rows are split into `parts` contiguous ranges (one per thread). The
+    examples go CHUNK at a time, so a chunk's inputs stay in cache while
+    every row of the part takes its nudges. Finishing: with ``wt`` given,
+    the step W ← W − step·G; with NULL, G ← G / m.
+    """
+    cdef Py_ssize_t LANES = 8 if floating is double else 16
+    cdef Py_ssize_t n_in = net.sizes[l], n_out = net.sizes[l + 1]
+    cdef Py_ssize_t k_begin = n_in * part // parts, k_end = n_in * (part + 1) // parts
+    cdef Py_ssize_t i0, i1, k, j
+    cdef floating* g
+    cdef floating* w
+    i0 = 0
+    while i0 < m:
+        i1 = min(i0 + <Py_ssize_t>CHUNK, m)
+        k = k_begin
+        if n_out >= LANES:
+            while k + ROWS <= k_end:
+                nudge_rows(net, l, k, i0, i1, X, idx, act, delta, gwt)
+                k += ROWS
+        while k < k_end:
+            nudge_row(net, l, k, i0, i1, X, idx, act, delta, gwt)
+            k += 1
+        i0 = i1
+    g = gwt + net.w_off[l] + k_begin * n_out
+    if wt != NULL:
+        w = wt + net.w_off[l] + k_begin * n_out
+        for j in range((k_end - k_begin) * n_out):
+            w[j] = w[j] - step * g[j]
+    else:
+        for j in range((k_end - k_begin) * n_out):
+            g[j] = g[j] / <floating>m
 
 
 cdef void sum_nudges(const Net* net, const floating* X, const Py_ssize_t* idx, Py_ssize_t m,
@@ -248,25 +423,17 @@ cdef void sum_nudges(const Net* net, const floating* X, const Py_ssize_t* idx, P
                      floating* wt, floating* b, floating step, int threads) noexcept nogil:
     """Sum every weight's and bias's nudges over the m examples into gwt and gb.
 
-    With ``wt`` and ``b`` given, then take the step W ← W − step·G, each row
-    of Wᵀ right after its sum, while it is in cache. With NULL instead,
-    divide the sums by m: the mini-batch gradient.
+    With ``wt`` and ``b`` given, then take the step W ← W − step·G. With
+    NULL instead, divide the sums by m: the mini-batch gradient.
     """
-    cdef Py_ssize_t i, j, k, l, n_out
-    cdef floating* g
-    cdef floating* w
+    cdef Py_ssize_t i, j, l, part
+    cdef int parts = 1 if m < MIN_PARALLEL else threads
     for l in range(net.n_layers):
-        n_out = net.sizes[l + 1]
-        for k in prange(net.sizes[l], num_threads=threads, schedule="static"):
-            g = gwt + net.w_off[l] + k * n_out
-            sum_nudges_row(net, l, k, m, X, idx, act, delta, g)
-            if wt != NULL:
-                w = wt + net.w_off[l] + k * n_out
-                for j in range(n_out):
-                    w[j] = w[j] - step * g[j]
-            else:
-                for j in range(n_out):
-                    g[j] = g[j] / <floating>m
+        if parts == 1:
+            nudge_part(net, l, 0, 1, m, X, idx, act, delta, gwt, wt, step)
+        else:
+            for part in prange(parts, num_threads=parts, schedule="static", chunksize=1):
+                nudge_part(net, l, part, parts, m, X, idx, act, delta, gwt, wt, step)
     # Biases: gb_u = Σ_i δ_iu, in order, for every unit u of every layer at once.
     for j in range(net.width):
         gb[j] = delta[j]
@@ -339,16 +506,40 @@ def forward(const floating[:, ::1] X, const floating[::1] wt, const floating[::1
             floating[:, ::1] scratch, floating[:, ::1] out,
             const Py_ssize_t[::1] sizes, const Py_ssize_t[::1] w_off,
             const Py_ssize_t[::1] a_off, int activation, int threads):
-    """Output activations of every row of X into ``out``; ``scratch`` has a row per thread."""
+    """Output activations of every row of X into ``out``.
+
+    ``scratch`` has SAMPLE_BLOCK rows per thread, of the network's width.
+    """
     cdef Net net = make_net(sizes, w_off, a_off, activation)
-    cdef Py_ssize_t i, j, n_out = sizes[net.n_layers]
-    cdef floating* row
+    cdef Py_ssize_t n = X.shape[0]
+    cdef Py_ssize_t block, blocks = (n + SAMPLES - 1) // SAMPLES
     with nogil:
-        for i in prange(X.shape[0], num_threads=threads, schedule="static"):
-            row = &scratch[threadid(), 0]
-            forward_example(&net, &X[i, 0], &wt[0], &b[0], row)
-            for j in range(n_out):
-                out[i, j] = row[net.a_off[net.n_layers - 1] + j]
+        if threads == 1:
+            for block in range(blocks):
+                forward_rows(&net, block, &X[0, 0], n, &wt[0], &b[0], &scratch[0, 0], &out[0, 0])
+        else:
+            for block in prange(blocks, num_threads=threads, schedule="static"):
+                forward_rows(&net, block, &X[0, 0], n, &wt[0], &b[0],
+                             &scratch[threadid() * SAMPLES, 0], &out[0, 0])
+
+
+cdef void forward_rows(const Net* net, Py_ssize_t block, const floating* X, Py_ssize_t n,
+                       const floating* wt, const floating* b, floating* scratch,
+                       floating* out) noexcept nogil:
+    """forward_block on rows block·SAMPLES … of X, copying the outputs to ``out``."""
+    cdef const floating* x[SAMPLES]
+    cdef floating* rows[SAMPLES]
+    cdef Py_ssize_t s, j, i0 = block * SAMPLES
+    cdef Py_ssize_t ns = min(<Py_ssize_t>SAMPLES, n - i0)
+    cdef Py_ssize_t n_out = net.sizes[net.n_layers]
+    cdef Py_ssize_t last = net.a_off[net.n_layers - 1]
+    for s in range(SAMPLES):
+        x[s] = X + (i0 + min(s, ns - 1)) * net.sizes[0]
+        rows[s] = scratch + min(s, ns - 1) * net.width
+    forward_block(net, x, ns, rows, wt, b)
+    for s in range(ns):
+        for j in range(n_out):
+            out[(i0 + s) * n_out + j] = rows[s][last + j]
 
 
 def gradients(const floating[:, ::1] X, const floating[:, ::1] Y, const Py_ssize_t[::1] order,

@@ -85,7 +85,7 @@ class Trainer(BaseTrainer):
 
     def _forward(self, X):
         out = np.empty((len(X), self.layer_sizes[-1]), dtype=self.dtype)
-        scratch = np.empty((self.threads, self.width), dtype=self.dtype)
+        scratch = np.empty((self.threads * _kernels.SAMPLE_BLOCK, self.width), dtype=self.dtype)
         _kernels.forward(X, self._wt, self._b, scratch, out, *self._layout(), self.threads)
         return out
 
