@@ -304,7 +304,9 @@ class BaseTrainer:
 
     def forward(self, X):
         """Output activations, shape ``(n_samples, layer_sizes[-1])``."""
-        return self._forward(self._check_X(X))
+        X = self._check_X(X)
+        with np.errstate(over="ignore", invalid="ignore"):  # as IEEE says, silently, in both trainers
+            return self._forward(X)
 
     def predict(self, X):
         """The index of the most active output neuron for each sample (first one on ties)."""
@@ -317,7 +319,9 @@ class BaseTrainer:
         return self._accuracy(X, labels)
 
     def _accuracy(self, X, labels):
-        return float(np.mean(np.argmax(self._forward(X), axis=1) == labels))
+        with np.errstate(over="ignore", invalid="ignore"):
+            outputs = self._forward(X)
+        return float(np.mean(np.argmax(outputs, axis=1) == labels))
 
     def gradients(self, X, y):
         """The gradient of the mean cost over ``(X, y)`` taken as one mini-batch.
@@ -328,7 +332,9 @@ class BaseTrainer:
         grad_biases)``, lists shaped like :attr:`weights` and :attr:`biases`.
         """
         X = self._check_X(X)
-        return self._gradients(X, self._check_targets(y, len(X)))
+        Y = self._check_targets(y, len(X))
+        with np.errstate(over="ignore", invalid="ignore"):
+            return self._gradients(X, Y)
 
     def _copy_parameters(self):
         return [w.copy() for w in self.weights], [b.copy() for b in self.biases]
