@@ -6,17 +6,18 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
+from helpers import mnist_dir  # noqa: E402
+
 
 @pytest.fixture(scope="session")
 def mnist_shaped():
     """The real MNIST training set when present, else random data of its shape and range."""
-    from conftest import mnist_dir
-
     folder = mnist_dir()
-    if (folder / "train-images-idx3-ubyte.gz").exists():
+    if any((folder / f"train-images-idx3-ubyte{ext}").exists() for ext in ("", ".gz")):
         from fastmlp.datasets import load_mnist
 
         (X, y), _ = load_mnist(folder)
         return X, y
+    print(f"no MNIST in {folder}: benchmarking on random data of its shape")
     rng = np.random.default_rng(0)
     return rng.random((60000, 784)), rng.integers(0, 10, 60000).astype(np.uint8)

@@ -6,7 +6,7 @@ Each benchmark checks once that its result has the bits of the reference's.
 """
 
 import pytest
-from conftest import assert_trainers_agree
+from helpers import assert_trainers_agree
 
 from fastmlp import ReferenceTrainer, Trainer
 

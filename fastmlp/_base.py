@@ -16,6 +16,7 @@ import numpy as np
 
 ACTIVATIONS = ("sigmoid", "relu")
 DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+MAX_THREADS = 256
 
 
 @dataclass
@@ -58,8 +59,13 @@ class DivergenceError(FloatingPointError):
     """Training produced a non-finite cost or parameter.
 
     The trainer is left with the parameters of the last completed epoch
-    whose cost and parameters were finite.
+    whose cost and parameters were finite. ``history`` holds the records of
+    the epochs of that ``fit`` call that completed before it.
     """
+
+    def __init__(self, message, history=None):
+        super().__init__(message)
+        self.history = history
 
 
 # ----------------------------------------------------------------------
@@ -85,13 +91,29 @@ def _check_layer_sizes(layer_sizes):
     return tuple(int(n) for n in sizes)
 
 
-def _check_learning_rate(value):
+def _check_learning_rate(value, dtype):
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"learning_rate must be a real number, got {value!r}")
     value = float(value)
     if not (np.isfinite(value) and value > 0):
         raise ValueError(f"learning_rate must be finite and > 0, got {value}")
+    with np.errstate(over="ignore"):
+        rounded = dtype.type(value)
+    if not (np.isfinite(rounded) and rounded > 0):
+        raise ValueError(f"learning_rate {value} is {rounded} in {dtype.name}; it must be finite and > 0 there")
     return value
+
+
+def _check_seed(seed):
+    # A Generator would be shared with the caller (and with any other trainer
+    # given it), so two trainers "with the same seed" would differ.
+    if seed is None or isinstance(seed, np.random.SeedSequence):
+        return seed
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise TypeError(f"seed must be None, a non-negative integer or a numpy SeedSequence, got {seed!r}")
+    if seed < 0:
+        raise ValueError(f"seed must be >= 0, got {seed}")
+    return int(seed)
 
 
 def _check_dtype(dtype):
@@ -134,13 +156,15 @@ class BaseTrainer:
     batch_size : int
         Examples per mini-batch. The last mini-batch of an epoch holds the
         remainder; a batch size above the number of examples makes one batch.
-    seed : int, optional
+    seed : int or numpy.random.SeedSequence, optional
         Seeds ``np.random.default_rng``, which draws the initial parameters and
         every epoch's shuffle. ``None`` seeds from the operating system.
     dtype : {"float64", "float32"}
         The floating-point type of the parameters and of all arithmetic.
     threads : int
-        Threads for the compiled kernels. Results do not depend on it.
+        Threads for the compiled kernels, at most 256. Results do not depend
+        on it. Mini-batches under 32 examples run on one thread, whatever it
+        says; more threads than cores only slow training down.
 
     Attributes
     ----------
@@ -164,11 +188,13 @@ class BaseTrainer:
     ):
         self.layer_sizes = _check_layer_sizes(layer_sizes)
         self.activation = _check_activation(activation)
-        self.learning_rate = _check_learning_rate(learning_rate)
-        self.batch_size = _check_int("batch_size", batch_size, 1)
         self.dtype = _check_dtype(dtype)
+        self.learning_rate = _check_learning_rate(learning_rate, self.dtype)
+        self.batch_size = _check_int("batch_size", batch_size, 1)
         self.threads = _check_int("threads", threads, 1)
-        self.seed = seed
+        if self.threads > MAX_THREADS:
+            raise ValueError(f"threads must be <= {MAX_THREADS}, got {self.threads}")
+        self.seed = _check_seed(seed)
         self._rng = np.random.default_rng(seed)
         self._epochs_done = 0
         self._set_parameters(*self._initial_parameters())
@@ -240,7 +266,7 @@ class BaseTrainer:
             raise ValueError(f"{name} must be labels of shape ({n_samples},), got shape {arr.shape}")
         if arr.dtype.kind not in "iu":
             raise TypeError(f"{name}: labels must have an integer dtype, got {arr.dtype}")
-        if arr.size and (arr.min() < 0 or arr.max() >= n_out):
+        if arr.min() < 0 or arr.max() >= n_out:
             raise ValueError(f"{name}: labels must lie in [0, {n_out - 1}], got values from {arr.min()} to {arr.max()}")
         return arr.astype(np.intp, copy=False)
 
@@ -292,8 +318,9 @@ class BaseTrainer:
                 self._set_parameters(*saved)
                 raise DivergenceError(
                     f"training diverged in epoch {epoch}: the cost or a parameter is no longer finite "
-                    f"(learning_rate={self.learning_rate}); try a smaller learning rate. "
-                    f"The parameters of the previous epoch were kept."
+                    f"(learning_rate={self.learning_rate}); try a smaller learning rate, or inputs "
+                    f"of smaller magnitude. The parameters of the previous epoch were kept.",
+                    history,
                 )
             self._epochs_done = epoch
             record = EpochRecord(epoch=epoch, train_cost=train_cost, seconds=seconds)

@@ -8,8 +8,10 @@ kernels trust their arguments, hold no GIL and cannot fail.
 
 The file has three layers:
 (a) one-element math: exp, the activations and their derivatives;
-(b) loops over one example (forward, backward) and over one weight row
-    (the sum of the nudges over a mini-batch, then the step);
+(b) loops over blocks of 4 examples (forward pass), one example
+    (backward pass) and blocks of 4 weight rows (the sums of the nudges
+    over a mini-batch, then the step); their innermost register blocks are
+    in _blocks_impl.h;
 (c) the entry points the Python layer calls: a whole epoch, the forward
     pass over many examples, the gradient of one mini-batch, and exp.
 
@@ -21,7 +23,6 @@ Biases, activations and deltas of one example share one layout, ``width``
 units long: layer l+1's units start at ``a_off[l]``.
 """
 
-cimport cython
 from cython cimport floating
 from cython.parallel cimport prange, threadid
 from libc.stdint cimport int32_t, int64_t, uint32_t, uint64_t
@@ -175,10 +176,15 @@ cdef inline floating derivative(floating a, int kind) noexcept nogil:
 # independent sums run side by side; each sum still runs in contract order.
 
 cdef enum:
-    SAMPLES = 4
-    ROWS = 4
+    SAMPLES = 4  # fixed by the blocks of _blocks_impl.h
+    ROWS = 4  # likewise
     CHUNK = 64  # examples per sweep over the gradient rows, so their inputs stay in cache
     MIN_PARALLEL = 32  # smaller mini-batches run on one thread: waking others costs more
+
+
+cdef inline Py_ssize_t lanes(const floating* any) noexcept nogil:
+    """Outputs per register block: 2 vectors of 32 bytes."""
+    return 8 if floating is double else 16
 
 
 cdef void weighted_sums(const floating** a, Py_ssize_t n_in, Py_ssize_t n_out,
@@ -188,7 +194,7 @@ cdef void weighted_sums(const floating** a, Py_ssize_t n_in, Py_ssize_t n_out,
     Outputs go LANES at a time; the last group is shifted back to end at
     n_out and recomputes a few outputs, which writes the same values again.
     """
-    cdef Py_ssize_t LANES = 8 if floating is double else 16
+    cdef Py_ssize_t LANES = lanes(w)
     cdef floating t
     cdef Py_ssize_t j0 = 0, j, k, s
     if n_out < LANES:
@@ -308,15 +314,6 @@ cdef void backprop_batch(const Net* net, const floating* X, const floating* Y,
             backprop_block(net, block, m, X, Y, idx, wt, b, act, delta, err)
 
 
-cdef inline const floating* input_row(const Net* net, Py_ssize_t l, Py_ssize_t i,
-                                      const floating* X, const Py_ssize_t* idx,
-                                      const floating* act) noexcept nogil:
-    """The input to layer l of the mini-batch's example i."""
-    if l == 0:
-        return X + idx[i] * net.sizes[0]
-    return act + i * net.width + net.a_off[l - 1]
-
-
 cdef void nudge_rows(const Net* net, Py_ssize_t l, Py_ssize_t k0, Py_ssize_t i0, Py_ssize_t i1,
                      const floating* X, const Py_ssize_t* idx, const floating* act,
                      const floating* delta, floating* gwt) noexcept nogil:
@@ -324,22 +321,19 @@ cdef void nudge_rows(const Net* net, Py_ssize_t l, Py_ssize_t k0, Py_ssize_t i0,
 
     G[j,k] = Σ_i δ_ij·a_ik in the order of i: started at i = 0, continued
     from the stored partial sums otherwise. Outputs go LANES at a time; the
-    last few (fewer than LANES) one by one. (Unlike weighted_sums, groups may
-    not overlap here: a continued sum must not be advanced twice.)
+    last few (fewer than LANES) row by row. (Unlike weighted_sums, groups
+    may not overlap here: a continued sum must not be advanced twice.)
     """
-    cdef Py_ssize_t LANES = 8 if floating is double else 16
+    cdef Py_ssize_t LANES = lanes(gwt)
     cdef Py_ssize_t n_out = net.sizes[l + 1]
-    cdef Py_ssize_t j0, j, i, r, a_stride
+    cdef Py_ssize_t j0 = 0, r, a_stride
     cdef const floating* a
-    cdef const floating* a_i
     cdef const Py_ssize_t* a_idx
     cdef floating* g = gwt + net.w_off[l] + k0 * n_out
-    cdef floating d
     if l == 0:  # the inputs are rows idx[i] of X
         a, a_idx, a_stride = X + k0, idx, net.sizes[0]
     else:  # the inputs are the previous layer's activations, rows i of act
         a, a_idx, a_stride = act + net.a_off[l - 1] + k0, NULL, net.width
-    j0 = 0
     while j0 + LANES <= n_out:
         if floating is double:
             nudge_block_f64(a, a_idx, a_stride, delta + net.a_off[l] + j0, net.width, i0, i1,
@@ -348,34 +342,31 @@ cdef void nudge_rows(const Net* net, Py_ssize_t l, Py_ssize_t k0, Py_ssize_t i0,
             nudge_block_f32(a, a_idx, a_stride, delta + net.a_off[l] + j0, net.width, i0, i1,
                             i0 == 0, g + j0, n_out)
         j0 += LANES
-    for j in range(j0, n_out):
-        for i in range(i0, i1):
-            a_i = a + (a_idx[i] if a_idx != NULL else i) * a_stride
-            d = delta[i * net.width + net.a_off[l] + j]
-            for r in range(ROWS):
-                if i == 0:
-                    g[r * n_out + j] = a_i[r] * d
-                else:
-                    g[r * n_out + j] = g[r * n_out + j] + a_i[r] * d
+    if j0 < n_out:
+        for r in range(ROWS):
+            nudge_row(net, l, k0 + r, j0, i0, i1, X, idx, act, delta, gwt)
 
 
-cdef void nudge_row(const Net* net, Py_ssize_t l, Py_ssize_t k, Py_ssize_t i0, Py_ssize_t i1,
-                    const floating* X, const Py_ssize_t* idx, const floating* act,
-                    const floating* delta, floating* gwt) noexcept nogil:
-    """nudge_rows for the single row k, for any number of outputs."""
+cdef void nudge_row(const Net* net, Py_ssize_t l, Py_ssize_t k, Py_ssize_t j0,
+                    Py_ssize_t i0, Py_ssize_t i1, const floating* X, const Py_ssize_t* idx,
+                    const floating* act, const floating* delta, floating* gwt) noexcept nogil:
+    """nudge_rows for the single row k and the outputs j0 … n_out, one at a time."""
     cdef Py_ssize_t n_out = net.sizes[l + 1]
     cdef Py_ssize_t i, j
     cdef floating a_ik
     cdef const floating* d
     cdef floating* g = gwt + net.w_off[l] + k * n_out
     for i in range(i0, i1):
-        a_ik = input_row(net, l, i, X, idx, act)[k]
+        if l == 0:
+            a_ik = X[idx[i] * net.sizes[0] + k]
+        else:
+            a_ik = act[i * net.width + net.a_off[l - 1] + k]
         d = delta + i * net.width + net.a_off[l]
         if i == 0:
-            for j in range(n_out):
+            for j in range(j0, n_out):
                 g[j] = a_ik * d[j]
         else:
-            for j in range(n_out):
+            for j in range(j0, n_out):
                 g[j] = g[j] + a_ik * d[j]
 
 
@@ -390,7 +381,7 @@ cdef void nudge_part(const Net* net, Py_ssize_t l, Py_ssize_t part, Py_ssize_t p
     every row of the part takes its nudges. Finishing: with ``wt`` given,
     the step W ← W − step·G; with NULL, G ← G / m.
     """
-    cdef Py_ssize_t LANES = 8 if floating is double else 16
+    cdef Py_ssize_t LANES = lanes(gwt)
     cdef Py_ssize_t n_in = net.sizes[l], n_out = net.sizes[l + 1]
     cdef Py_ssize_t k_begin = n_in * part // parts, k_end = n_in * (part + 1) // parts
     cdef Py_ssize_t i0, i1, k, j
@@ -405,7 +396,7 @@ cdef void nudge_part(const Net* net, Py_ssize_t l, Py_ssize_t part, Py_ssize_t p
                 nudge_rows(net, l, k, i0, i1, X, idx, act, delta, gwt)
                 k += ROWS
         while k < k_end:
-            nudge_row(net, l, k, i0, i1, X, idx, act, delta, gwt)
+            nudge_row(net, l, k, 0, i0, i1, X, idx, act, delta, gwt)
             k += 1
         i0 = i1
     g = gwt + net.w_off[l] + k_begin * n_out
@@ -514,7 +505,7 @@ def forward(const floating[:, ::1] X, const floating[::1] wt, const floating[::1
     cdef Py_ssize_t n = X.shape[0]
     cdef Py_ssize_t block, blocks = (n + SAMPLES - 1) // SAMPLES
     with nogil:
-        if threads == 1:
+        if threads == 1 or n < MIN_PARALLEL:
             for block in range(blocks):
                 forward_rows(&net, block, &X[0, 0], n, &wt[0], &b[0], &scratch[0, 0], &out[0, 0])
         else:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import os
 import struct
+import zlib
 
 import numpy as np
 
@@ -46,7 +47,7 @@ def read_idx(path):
         else:
             with open(path, "rb") as f:
                 data = f.read()
-    except (OSError, EOFError) as exc:  # gzip raises these for a damaged stream
+    except (OSError, EOFError, zlib.error) as exc:  # gzip raises these for a damaged stream
         raise IDXError(f"{path}: cannot read: {exc}") from exc
     if len(data) < 4:
         raise IDXError(f"{path}: too short to be an IDX file ({len(data)} bytes)")
@@ -81,6 +82,8 @@ def load_mnist(data_dir, *, dtype="float64"):
     784 values in [0, 1] (pixel / 255) of ``dtype``, labels as uint8.
     """
     dtype = np.dtype(dtype)
+    if dtype.kind != "f":
+        raise ValueError(f"dtype must be a floating-point type such as 'float64', got {dtype}")
     arrays = {key: read_idx(_find(os.fspath(data_dir), name)) for key, name in MNIST_FILES.items()}
     parts = []
     for split in ("train", "test"):

@@ -202,8 +202,18 @@ class ReferenceTrainer(BaseTrainer):
     """
 
     def _set_parameters(self, weights, biases):
-        self.weights = [np.array(w, dtype=self.dtype, order="C") for w in weights]
-        self.biases = [np.array(b, dtype=self.dtype) for b in biases]
+        self._weights = [np.array(w, dtype=self.dtype, order="C") for w in weights]
+        self._biases = [np.array(b, dtype=self.dtype) for b in biases]
+
+    @property
+    def weights(self):
+        """``weights[l]``, shape ``(layer_sizes[l + 1], layer_sizes[l])``: the live parameters."""
+        return list(self._weights)
+
+    @property
+    def biases(self):
+        """``biases[l]``, shape ``(layer_sizes[l + 1],)``: the live parameters."""
+        return list(self._biases)
 
     def _feedforward(self, X):
         """Every layer's activation for the rows of X: ``[X, a^1, …, a^L]``."""

@@ -77,10 +77,11 @@ class Trainer(BaseTrainer):
         )
 
     def _train_epoch(self, X, Y, perm):
-        gwt, gb, act, delta, err = self._work_buffers(min(self.batch_size, len(X)))
+        batch_size = min(self.batch_size, len(X))
+        gwt, gb, act, delta, err = self._work_buffers(batch_size)
         return _kernels.train_epoch(
             X, Y, perm.astype(np.intp, copy=False), self._wt, self._b, gwt, gb, act, delta, err,
-            *self._layout(), self.learning_rate, self.batch_size, self.threads,
+            *self._layout(), self.learning_rate, batch_size, self.threads,
         )
 
     def _forward(self, X):

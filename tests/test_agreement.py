@@ -8,7 +8,7 @@ compared bit for bit.
 
 import numpy as np
 import pytest
-from conftest import assert_same_bits, assert_trainers_agree
+from helpers import assert_same_bits, assert_trainers_agree
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

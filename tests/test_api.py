@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from conftest import assert_trainers_agree
+from helpers import assert_trainers_agree
 
 import fastmlp
 from fastmlp import DivergenceError, ReferenceTrainer, Trainer
@@ -65,6 +65,15 @@ def test_train_cost_is_the_mean_half_squared_error_before_each_step():
     assert t.fit(X, y, 1).train_cost[0] == pytest.approx(expected, rel=1e-14)
 
 
+def test_seed_sequence_and_huge_batch_size(data):
+    X, y = data
+    a = Trainer((4, 5, 3), seed=np.random.SeedSequence(7), batch_size=2**70)
+    b = ReferenceTrainer((4, 5, 3), seed=np.random.SeedSequence(7), batch_size=2**70)
+    a.fit(X, y, 2)
+    b.fit(X, y, 2)
+    assert_trainers_agree(a, b)
+
+
 def test_seed_fixes_everything(data):
     X, y = data
     a, b, c = Trainer((4, 5, 3), seed=9), Trainer((4, 5, 3), seed=9), Trainer((4, 5, 3), seed=10)
@@ -108,9 +117,11 @@ def test_divergence_keeps_the_last_good_parameters(cls, data):
     X, y = data
     t = cls((4, 50, 3), activation="relu", learning_rate=1e300, seed=0)
     before = [w.copy() for w in t.weights] + [b.copy() for b in t.biases]
-    with pytest.raises(DivergenceError, match="epoch 1.*smaller learning rate"):
+    with pytest.raises(DivergenceError, match="epoch 1.*smaller learning rate") as info:
         t.fit(X, np.eye(3)[y] * 1e300, 1)
     assert all(np.array_equal(a, b) for a, b in zip(before, t.weights + t.biases))
+    assert len(info.value.history) == 0
+    assert np.isfinite(t.forward(X)).all()
 
 
 def test_repr_and_build_info():
@@ -138,6 +149,12 @@ BAD_CONSTRUCTORS = [
     (dict(layer_sizes=(4, 2), dtype=int), ValueError, "dtype must be"),
     (dict(layer_sizes=(4, 2), threads=0), ValueError, "threads must be >= 1"),
     (dict(layer_sizes=(4, 2), threads=True), TypeError, "threads must be an integer"),
+    (dict(layer_sizes=(4, 2), threads=10**6), ValueError, "threads must be <= 256"),
+    (dict(layer_sizes=(4, 2), seed=-1), ValueError, "seed must be >= 0"),
+    (dict(layer_sizes=(4, 2), seed=1.5), TypeError, "seed must be None, a non-negative integer"),
+    (dict(layer_sizes=(4, 2), seed=np.random.default_rng(0)), TypeError, "seed must be None"),
+    (dict(layer_sizes=(4, 2), learning_rate=1e-50, dtype="float32"), ValueError, "is 0.0 in float32"),
+    (dict(layer_sizes=(4, 2), learning_rate=1e39, dtype="float32"), ValueError, "is inf in float32"),
 ]
 
 

@@ -6,7 +6,7 @@ import struct
 
 import numpy as np
 import pytest
-from conftest import mnist_dir
+from helpers import mnist_dir
 
 from fastmlp.datasets import IDXError, load_mnist, read_idx
 
@@ -57,6 +57,20 @@ def test_corrupt_gzip(tmp_path):
     path.write_bytes(gzip.compress(idx_bytes(np.arange(100, dtype=np.uint8)))[:-10])
     with pytest.raises(IDXError, match="x.gz: cannot read"):
         read_idx(path)
+
+
+def test_damaged_gzip_stream(tmp_path):
+    data = bytearray(gzip.compress(idx_bytes(np.arange(5000, dtype=np.uint8) % 7)))
+    data[len(data) // 2] ^= 0xFF
+    path = tmp_path / "x.gz"
+    path.write_bytes(bytes(data))
+    with pytest.raises(IDXError, match="x.gz: cannot read"):
+        read_idx(path)
+
+
+def test_load_mnist_wants_a_float_dtype(tmp_path):
+    with pytest.raises(ValueError, match="floating-point"):
+        load_mnist(tmp_path, dtype="int32")
 
 
 def test_missing_folder(tmp_path):

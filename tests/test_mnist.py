@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from conftest import assert_same_bits, assert_trainers_agree
+from helpers import assert_same_bits, assert_trainers_agree
 
 from fastmlp import ReferenceTrainer, Trainer
 

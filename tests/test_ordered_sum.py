@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from conftest import assert_same_bits
+from helpers import assert_same_bits
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays

@@ -13,7 +13,7 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import REPO
+from helpers import REPO
 
 try:
     from numpy._core._multiarray_umath import __cpu_dispatch__

@@ -1,0 +1,41 @@
+"""Helpers shared by the tests and the benchmarks."""
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def mnist_dir():
+    """Where the MNIST IDX files are: $FASTMLP_MNIST_DIR, else ../shared/data/mnist beside the repository."""
+    return Path(os.environ.get("FASTMLP_MNIST_DIR", REPO.parent / "shared" / "data" / "mnist"))
+
+
+def raw_bits(a):
+    """The array's bytes reinterpreted as unsigned integers of the same width."""
+    a = np.ascontiguousarray(a)
+    return a.view({4: np.uint32, 8: np.uint64}[a.dtype.itemsize])
+
+
+def assert_same_bits(actual, expected, what="arrays"):
+    """Raw-bit equality: same dtype, same shape, every bit the same (NaN payloads and signed zeros included)."""
+    actual, expected = np.asarray(actual), np.asarray(expected)
+    assert actual.dtype == expected.dtype, f"{what}: dtype {actual.dtype} != {expected.dtype}"
+    assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != {expected.shape}"
+    a, e = raw_bits(actual), raw_bits(expected)
+    differ = np.flatnonzero(a.ravel() != e.ravel())
+    if differ.size:
+        i = differ[0]
+        raise AssertionError(
+            f"{what}: {differ.size} of {a.size} elements differ in their bits; "
+            f"first at flat index {i}: {actual.ravel()[i]!r} != {expected.ravel()[i]!r}"
+        )
+
+
+def assert_trainers_agree(t, r, what=""):
+    for l, (a, b) in enumerate(zip(t.weights, r.weights)):
+        assert_same_bits(a, b, f"{what} weights[{l}]")
+    for l, (a, b) in enumerate(zip(t.biases, r.biases)):
+        assert_same_bits(a, b, f"{what} biases[{l}]")
