@@ -140,3 +140,17 @@ def test_fit_in_parts_equals_fit_at_once():
     a.fit(X, y, 1)
     b.fit(X, y, 3)
     assert_trainers_agree(a, b)
+
+
+def test_memory_mapped_inputs_train_alike(tmp_path):
+    rng = np.random.default_rng(5)
+    X, y = rng.uniform(0, 1, (120, 20)), rng.integers(0, 4, 120)
+    mapped = np.lib.format.open_memmap(tmp_path / "X.npy", mode="w+", dtype=X.dtype, shape=X.shape)
+    mapped[...] = X
+    mapped.flush()
+    readonly = np.load(tmp_path / "X.npy", mmap_mode="r")
+    a, b = Trainer((20, 17, 4), seed=3, batch_size=16), ReferenceTrainer((20, 17, 4), seed=3, batch_size=16)
+    a.fit(readonly, y, 2)
+    b.fit(X, y, 2)
+    assert_trainers_agree(a, b)
+    assert_same_bits(a.forward(readonly), b.forward(X))
