@@ -7,6 +7,7 @@
 """
 
 from ._base import BaseTrainer, DivergenceError, EpochRecord, History
+from .model_file import ModelFileError
 from .reference import ReferenceTrainer
 from .trainer import Trainer, build_info
 
@@ -17,6 +18,7 @@ __all__ = [
     "DivergenceError",
     "EpochRecord",
     "History",
+    "ModelFileError",
     "ReferenceTrainer",
     "Trainer",
     "build_info",

@@ -9,10 +9,13 @@ of SGD, the forward pass and the mini-batch gradient.
 from __future__ import annotations
 
 import numbers
+import os
 import time
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
+
+from . import model_file
 
 ACTIVATIONS = ("sigmoid", "relu")
 DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
@@ -196,7 +199,8 @@ class BaseTrainer:
             raise ValueError(f"threads must be <= {MAX_THREADS}, got {self.threads}")
         self.seed = _check_seed(seed)
         self._rng = np.random.default_rng(seed)
-        self._epochs_done = 0
+        self.history = History()  # every epoch this trainer has trained, over all fit calls
+        self.dataset = None  # what it is trained on, if the caller says: kept in saved models
         self._set_parameters(*self._initial_parameters())
 
     # -- the parts each trainer supplies -----------------------------------
@@ -285,7 +289,7 @@ class BaseTrainer:
             return np.argmax(self._check_targets(y, n_samples, name), axis=1)
         return self._check_labels(y, n_samples, name)
 
-    def fit(self, X, y, epochs=1, *, validation_data=None):
+    def fit(self, X, y, epochs=1, *, validation_data=None, callbacks=()):
         """Train by mini-batch SGD for ``epochs`` passes over ``(X, y)``.
 
         ``X`` has shape ``(n_samples, layer_sizes[0])``. ``y`` holds either
@@ -296,6 +300,9 @@ class BaseTrainer:
 
         Returns a :class:`History` with each epoch's training cost, seconds,
         and accuracy on ``validation_data=(X_val, y_val)`` when given.
+        ``callbacks`` is a callable or a sequence of them; each is called with
+        every epoch's :class:`EpochRecord`, and one returning ``False`` stops
+        training after that epoch.
         Raises :class:`DivergenceError` if the cost or a parameter stops being
         finite; the parameters of the last good epoch are kept.
         """
@@ -303,6 +310,10 @@ class BaseTrainer:
         Y = self._check_targets(y, len(X))
         epochs = _check_int("epochs", epochs, 0)
         validation = self._check_validation_data(validation_data)
+        callbacks = [callbacks] if callable(callbacks) else list(callbacks)
+        for i, callback in enumerate(callbacks):
+            if not callable(callback):
+                raise TypeError(f"callbacks[{i}] must be callable, got {callback!r}")
         history = History()
         for _ in range(epochs):
             saved = self._copy_parameters()
@@ -312,7 +323,7 @@ class BaseTrainer:
             with np.errstate(over="ignore", invalid="ignore"):
                 cost_sum = self._train_epoch(X, Y, perm)
             seconds = time.perf_counter() - start
-            epoch = self._epochs_done + 1
+            epoch = len(self.history) + 1
             train_cost = cost_sum / (2 * len(X))
             if not (np.isfinite(train_cost) and self._parameters_finite()):
                 self._set_parameters(*saved)
@@ -322,12 +333,40 @@ class BaseTrainer:
                     f"of smaller magnitude. The parameters of the previous epoch were kept.",
                     history,
                 )
-            self._epochs_done = epoch
             record = EpochRecord(epoch=epoch, train_cost=train_cost, seconds=seconds)
             if validation is not None:
                 record.validation_accuracy = self._accuracy(*validation)
             history.epochs.append(record)
+            self.history.epochs.append(record)
+            answers = [callback(record) for callback in callbacks]  # every callback hears every epoch
+            if any(answer is False for answer in answers):
+                break
         return history
+
+    def save(self, path):
+        """Save the model to ``path``, atomically, in the ``.npz`` format of :mod:`fastmlp.model_file`."""
+        model_file.save(self, path, dataset=self.dataset)
+
+    @classmethod
+    def load(cls, path):
+        """A trainer with the architecture, parameters and history saved in ``path``.
+
+        Raises :class:`fastmlp.ModelFileError` for a missing, corrupt or
+        incompatible file. The loaded trainer predicts exactly as the saved
+        one did; further training draws its shuffles from a fresh generator.
+        """
+        settings, weights, biases, history, dataset = model_file.read(path)
+        try:
+            trainer = cls(settings.pop("layer_sizes"), **settings)
+        except (TypeError, ValueError) as exc:
+            raise model_file.ModelFileError(f"{os.fspath(path)}: {exc}") from exc
+        trainer._set_parameters(weights, biases)
+        train_cost, validation, seconds = history
+        for epoch, (cost, accuracy, secs) in enumerate(zip(train_cost, validation, seconds), 1):
+            accuracy = None if np.isnan(accuracy) else float(accuracy)
+            trainer.history.epochs.append(EpochRecord(epoch, float(cost), float(secs), accuracy))
+        trainer.dataset = dataset
+        return trainer
 
     def forward(self, X):
         """Output activations, shape ``(n_samples, layer_sizes[-1])``."""

@@ -1,0 +1,227 @@
+"""The ``fastmlp`` command: train on MNIST, evaluate a saved model, draw what it learned.
+
+    fastmlp train [--layers 784,16,16,10] [--epochs 30] [--save model.npz] [--plot out.png] ...
+    fastmlp evaluate model.npz
+    fastmlp plot model.npz out.png
+
+A mistake on the command line, or in the files it names, gets one line on
+stderr and a non-zero exit status, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+import numpy as np
+
+from . import datasets
+from ._base import ACTIVATIONS, DivergenceError
+from .trainer import Trainer
+
+LOADERS = {"mnist": "load_mnist", "fashion-mnist": "load_fashion_mnist"}  # in fastmlp.datasets
+
+
+class UsageError(Exception):
+    """A mistake the user can fix; reported in one line."""
+
+
+def _layers(text):
+    try:
+        sizes = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers such as 784,16,16,10, got {text!r}")
+    if len(sizes) < 2 or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(f"expected at least two sizes, each >= 1, got {text!r}")
+    return tuple(sizes)
+
+
+def _positive(kind):
+    def parse(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a {kind.__name__}, got {text!r}")
+        if not value > 0 or value != value or value == float("inf"):
+            raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text!r}")
+        return value
+
+    return parse
+
+
+def _non_negative_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}")
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    return value
+
+
+class _Parser(argparse.ArgumentParser):
+    """Reports a mistake in one line, pointing to --help, rather than with the whole usage."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def build_parser():
+    parser = _Parser(prog="fastmlp", description="Train fully connected networks on MNIST, fast.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
+
+    train = commands.add_parser(
+        "train",
+        help="train a network (by default the 784-16-16-10 network of the classic picture, on MNIST)",
+        description="Train a network with backprop and mini-batch SGD; print each epoch's cost, test accuracy and time.",
+    )
+    train.add_argument("--layers", type=_layers, default=(784, 16, 16, 10), help="sizes, input first (default 784,16,16,10)")
+    train.add_argument("--activation", choices=ACTIVATIONS, default="sigmoid", help="default sigmoid")
+    train.add_argument("--epochs", type=_non_negative_int, default=30, help="default 30")
+    train.add_argument("--batch-size", type=_positive(int), default=10, help="default 10")
+    train.add_argument("--lr", type=_positive(float), default=3.0, help="learning rate η (default 3.0)")
+    train.add_argument("--seed", type=_non_negative_int, default=None, help="default: a fresh one, printed")
+    train.add_argument("--dtype", choices=("float64", "float32"), default="float64", help="default float64")
+    train.add_argument("--threads", type=_positive(int), default=1, help="default 1")
+    _data_arguments(train)
+    train.add_argument("--save", metavar="PATH", help="save the trained model here (.npz)")
+    train.add_argument("--plot", metavar="OUT.png", help="draw learning curves and first-layer weights here")
+    train.add_argument("--quiet", action="store_true", help="no progress bar and no per-epoch lines")
+    train.add_argument("--json", action="store_true", help="print one JSON object per epoch on stdout")
+
+    evaluate = commands.add_parser("evaluate", help="test accuracy and confusion matrix of a saved model")
+    evaluate.add_argument("model", help="a model saved by 'fastmlp train --save'")
+    _data_arguments(evaluate, default=None)
+    evaluate.add_argument("--json", action="store_true", help="print the result as one JSON object")
+
+    plot = commands.add_parser("plot", help="draw a saved model's learning curves and first-layer weights")
+    plot.add_argument("model", help="a model saved by 'fastmlp train --save'")
+    plot.add_argument("out", metavar="OUT.png", help="the picture to write")
+    return parser
+
+
+def _data_arguments(parser, default="mnist"):
+    parser.add_argument(
+        "--dataset", choices=sorted(LOADERS), default=default,
+        help="default mnist" if default else "default: the one the model was trained on",
+    )
+    parser.add_argument("--data-dir", metavar="DIR", help="a folder holding the four IDX files")
+
+
+def _load(dataset, data_dir, dtype):
+    return getattr(datasets, LOADERS[dataset])(data_dir, dtype=dtype)
+
+
+def train(args):
+    out, err = sys.stdout, sys.stderr
+    seed = args.seed if args.seed is not None else int(np.random.SeedSequence().entropy % 2**32)
+    trainer = Trainer(
+        args.layers, activation=args.activation, learning_rate=args.lr, batch_size=args.batch_size,
+        seed=seed, dtype=args.dtype, threads=args.threads,
+    )
+    (X, y), (X_test, y_test) = _load(args.dataset, args.data_dir, args.dtype)
+    if args.layers[0] != X.shape[1] or args.layers[-1] != 10:
+        raise UsageError(f"--layers must start with {X.shape[1]} inputs and end with 10 outputs for {args.dataset}")
+    trainer.dataset = args.dataset
+    if not args.quiet and not args.json:
+        print(f"{args.dataset}: {len(X)} training and {len(X_test)} test images; seed {seed}", file=out)
+        print(f"{'-'.join(map(str, args.layers))} {args.activation} network, η = {args.lr}, "
+              f"batch {args.batch_size}, {args.dtype}, {args.threads} thread(s)", file=out)
+
+    progress = _progress_bar(args.epochs, disable=args.quiet, err=err)
+
+    def report(record):
+        progress.update(1)
+        progress.set_postfix(accuracy=f"{record.validation_accuracy:.2%}", refresh=False)
+        if args.json:
+            print(json.dumps({
+                "epoch": record.epoch, "train_cost": record.train_cost,
+                "test_accuracy": record.validation_accuracy, "seconds": record.seconds,
+            }), file=out, flush=True)
+        elif not args.quiet:
+            progress.write(
+                f"epoch {record.epoch:3d}  cost {record.train_cost:.4f}  "
+                f"test accuracy {record.validation_accuracy:.2%}  {record.seconds:.2f} s",
+                file=out,
+            )
+
+    start = time.perf_counter()
+    try:
+        history = trainer.fit(X, y, args.epochs, validation_data=(X_test, y_test), callbacks=report)
+    finally:
+        progress.close()
+    wall = time.perf_counter() - start
+    if not args.json and len(history):
+        accuracies = history.validation_accuracy
+        best = int(np.argmax(accuracies))
+        print(f"{len(history)} epochs in {wall:.1f} s; test accuracy: best {accuracies[best]:.2%} "
+              f"(epoch {best + 1}), final {accuracies[-1]:.2%}", file=out)
+    if args.save:
+        trainer.save(args.save)
+        if not args.json:
+            print(f"saved the model to {args.save}", file=out)
+    if args.plot:
+        _plot(trainer, args.plot, out, quiet=args.json)
+    return 0
+
+
+def _progress_bar(total, disable, err):
+    from tqdm import tqdm
+
+    # disable=None: no bar where stderr is not a terminal (a log, a pipe).
+    return tqdm(total=total, unit="epoch", file=err, disable=True if disable else None, dynamic_ncols=True, leave=False)
+
+
+def evaluate(args):
+    out = sys.stdout
+    trainer = Trainer.load(args.model)
+    dataset = args.dataset or trainer.dataset or "mnist"
+    _, (X_test, y_test) = _load(dataset, args.data_dir, trainer.dtype.name)
+    if X_test.shape[1] != trainer.layer_sizes[0] or trainer.layer_sizes[-1] != 10:
+        raise UsageError(f"{args.model} is a {'-'.join(map(str, trainer.layer_sizes))} network, not one for {dataset}")
+    predicted = trainer.predict(X_test)
+    confusion = np.zeros((10, 10), dtype=np.int64)
+    np.add.at(confusion, (y_test, predicted), 1)
+    accuracy = float(np.trace(confusion) / len(y_test))
+    if args.json:
+        print(json.dumps({"dataset": dataset, "test_accuracy": accuracy, "confusion_matrix": confusion.tolist()}), file=out)
+        return 0
+    print(f"{args.model}: {'-'.join(map(str, trainer.layer_sizes))} {trainer.activation} network, "
+          f"{len(trainer.history)} epochs trained", file=out)
+    print(f"{dataset} test accuracy: {accuracy:.2%} ({np.trace(confusion)} of {len(y_test)})", file=out)
+    print("confusion matrix (rows: true label, columns: predicted):", file=out)
+    print("      " + "".join(f"{j:>6}" for j in range(10)), file=out)
+    for i, row in enumerate(confusion):
+        print(f"{i:>6}" + "".join(f"{n:>6}" for n in row), file=out)
+    return 0
+
+
+def plot(args):
+    _plot(Trainer.load(args.model), args.out, sys.stdout)
+    return 0
+
+
+def _plot(trainer, path, out, quiet=False):
+    from .plotting import plot_model
+
+    plot_model(trainer, path)
+    if not quiet:
+        print(f"drew {path}", file=out)
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    command = {"train": train, "evaluate": evaluate, "plot": plot}[args.command]
+    try:
+        return command(args)
+    except KeyboardInterrupt:
+        print("fastmlp: interrupted", file=sys.stderr)
+        return 130
+    except (UsageError, ValueError, OSError, DivergenceError) as exc:
+        # ValueError covers bad data and model files (IDXError, ModelFileError) and
+        # a missing optional extra; OSError missing files and failed downloads.
+        print(f"fastmlp: error: {exc}", file=sys.stderr)
+        return 1

@@ -1,0 +1,167 @@
+"""The fastmlp command: training output, saved models, pictures, and one-line errors."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from conftest import has_mnist
+from helpers import mnist_dir
+
+from fastmlp import Trainer, cli
+
+
+@pytest.fixture
+def small_data(monkeypatch):
+    """MNIST-shaped random data in place of the real sets, so each command takes milliseconds."""
+    rng = np.random.default_rng(0)
+    data = (
+        (rng.uniform(0, 1, (300, 784)), rng.integers(0, 10, 300).astype(np.uint8)),
+        (rng.uniform(0, 1, (50, 784)), rng.integers(0, 10, 50).astype(np.uint8)),
+    )
+    calls = []
+
+    def load(dataset, data_dir, dtype):
+        calls.append((dataset, data_dir, dtype))
+        return tuple((X.astype(dtype), y) for X, y in data)
+
+    monkeypatch.setattr(cli, "_load", load)
+    return data, calls
+
+
+def run(capsys, *argv):
+    code = cli.main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_train_prints_each_epoch_and_saves(small_data, capsys, tmp_path):
+    data, calls = small_data
+    model = tmp_path / "m.npz"
+    code, out, err = run(capsys, "train", "--epochs", "3", "--seed", "4", "--layers", "784,12,10",
+                         "--lr", "0.5", "--batch-size", "20", "--save", str(model))
+    assert code == 0, err
+    assert calls == [("mnist", None, "float64")]
+    lines = out.splitlines()
+    assert "seed 4" in lines[0] and "784-12-10 sigmoid network, η = 0.5, batch 20" in lines[1]
+    assert [line.split()[:2] for line in lines[2:5]] == [["epoch", "1"], ["epoch", "2"], ["epoch", "3"]]
+    assert "test accuracy" in lines[2] and "3 epochs in" in lines[5]
+    # The saved model is the one trained: same seed and settings give the same bits.
+    expected = Trainer((784, 12, 10), seed=4, learning_rate=0.5, batch_size=20)
+    expected.fit(*data[0], 3)
+    saved = Trainer.load(model)
+    assert all(np.array_equal(a, b) for a, b in zip(saved.weights, expected.weights))
+    assert saved.dataset == "mnist" and len(saved.history) == 3
+
+
+def test_json_lines(small_data, capsys):
+    code, out, _ = run(capsys, "train", "--epochs", "2", "--json", "--quiet", "--layers", "784,10")
+    assert code == 0
+    records = [json.loads(line) for line in out.splitlines()]
+    assert [r["epoch"] for r in records] == [1, 2]
+    assert all({"epoch", "train_cost", "test_accuracy", "seconds"} <= r.keys() for r in records)
+
+
+def test_quiet_prints_only_the_summary(small_data, capsys):
+    code, out, err = run(capsys, "train", "--epochs", "2", "--quiet", "--layers", "784,10", "--dtype", "float32")
+    assert code == 0 and err == ""
+    assert len(out.splitlines()) == 1 and out.startswith("2 epochs in")
+
+
+def test_evaluate_and_plot(small_data, capsys, tmp_path):
+    model, picture = tmp_path / "m.npz", tmp_path / "m.png"
+    assert run(capsys, "train", "--epochs", "2", "--layers", "784,9,10", "--save", str(model), "--quiet")[0] == 0
+    code, out, _ = run(capsys, "evaluate", str(model), "--json")
+    assert code == 0
+    result = json.loads(out)
+    confusion = np.array(result["confusion_matrix"])
+    assert confusion.shape == (10, 10) and confusion.sum() == 50
+    assert result["test_accuracy"] == np.trace(confusion) / 50
+    code, out, _ = run(capsys, "evaluate", str(model))
+    assert "confusion matrix" in out and len(out.splitlines()) == 14
+    pytest.importorskip("matplotlib")
+    code, out, _ = run(capsys, "plot", str(model), str(picture))
+    assert code == 0 and picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert sorted(os.listdir(tmp_path)) == ["m.npz", "m.png"]
+
+
+def test_train_plot(small_data, capsys, tmp_path):
+    pytest.importorskip("matplotlib")
+    picture = tmp_path / "curves.png"
+    code, _, _ = run(capsys, "train", "--epochs", "2", "--layers", "784,10", "--plot", str(picture), "--quiet")
+    assert code == 0 and picture.stat().st_size > 1000
+
+
+def test_plot_without_matplotlib_says_how_to_get_it(small_data, capsys, tmp_path, monkeypatch):
+    model = tmp_path / "m.npz"
+    run(capsys, "train", "--epochs", "1", "--layers", "784,10", "--save", str(model), "--quiet")
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
+    code, _, err = run(capsys, "plot", str(model), str(tmp_path / "x.png"))
+    assert code == 1 and "pip install 'fastmlp[plot]'" in err and len(err.splitlines()) == 1
+
+
+MISTAKES = [
+    (["train", "--layers", "784,x"], 2, "expected comma-separated integers"),
+    (["train", "--layers", "784"], 2, "at least two sizes"),
+    (["train", "--lr", "-1"], 2, "expected a finite number > 0"),
+    (["train", "--lr", "nan"], 2, "expected a finite number > 0"),
+    (["train", "--epochs", "-2"], 2, "expected an integer >= 0"),
+    (["train", "--batch-size", "0"], 2, "expected a finite number > 0"),
+    (["train", "--dataset", "cifar"], 2, "invalid choice"),
+    (["train", "--activation", "tanhh"], 2, "invalid choice"),
+    (["train", "--layers", "700,10"], 1, "--layers must start with 784 inputs and end with 10 outputs"),
+    (["train", "--threads", "1000"], 1, "threads must be <= 256"),
+    (["frobnicate"], 2, "invalid choice"),
+    ([], 2, "required"),
+    (["evaluate", "no-such-model.npz"], 1, "no-such-model.npz: no such model file"),
+]
+
+
+@pytest.mark.parametrize("argv, code, message", MISTAKES)
+def test_mistakes_get_one_line(small_data, capsys, argv, code, message):
+    with pytest.raises(SystemExit) if code == 2 else _no_raise() as exit_info:
+        result = cli.main(argv)
+    _, err = capsys.readouterr()
+    assert (exit_info.value.code if code == 2 else result) == code
+    assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_a_corrupt_model_file(capsys, tmp_path):
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(b"not a zip at all")
+    code, _, err = run(capsys, "evaluate", str(bad))
+    assert code == 1 and "bad.npz: not a readable .npz model file" in err
+
+
+class _no_raise:
+    value = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+@pytest.mark.slow
+def test_the_console_script_on_real_mnist(tmp_path):
+    """The installed `fastmlp` command, end to end: one epoch of the classic network."""
+    if not has_mnist(mnist_dir()):
+        pytest.skip(f"no MNIST IDX files in {mnist_dir()}")
+    command = shutil.which("fastmlp") or pytest.skip("the fastmlp console script is not on PATH")
+    model = tmp_path / "classic.npz"
+    done = subprocess.run(
+        [command, "train", "--epochs", "1", "--seed", "0", "--json", "--data-dir", str(mnist_dir()), "--save", str(model)],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    record = json.loads(done.stdout.splitlines()[0])
+    assert record["epoch"] == 1 and record["test_accuracy"] > 0.85
+    done = subprocess.run([sys.executable, "-m", "fastmlp", "evaluate", str(model), "--data-dir", str(mnist_dir()), "--json"],
+                          capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["test_accuracy"] == record["test_accuracy"]

@@ -1,0 +1,126 @@
+"""Saved models: exact round trips, atomic writes, and clear refusals of bad files."""
+
+import os
+import zipfile
+
+import numpy as np
+import pytest
+from helpers import assert_same_bits, assert_trainers_agree
+
+from fastmlp import ModelFileError, ReferenceTrainer, Trainer
+from fastmlp import model_file
+
+
+@pytest.fixture
+def trained(tmp_path):
+    rng = np.random.default_rng(0)
+    X, y = rng.uniform(0, 1, (60, 7)), rng.integers(0, 3, 60)
+    t = Trainer((7, 5, 3), seed=1, dtype="float32", activation="relu", learning_rate=0.2)
+    t.fit(X, y, 3, validation_data=(X, y))
+    t.dataset = "toy"
+    path = tmp_path / "model.npz"
+    t.save(path)
+    return t, X, path
+
+
+@pytest.mark.parametrize("cls", [Trainer, ReferenceTrainer])
+def test_round_trip_is_exact(trained, cls):
+    t, X, path = trained
+    u = cls.load(path)
+    assert (u.layer_sizes, u.activation, u.dtype, u.learning_rate, u.batch_size) == (
+        t.layer_sizes, t.activation, t.dtype, t.learning_rate, t.batch_size)
+    assert_trainers_agree(u, t)
+    assert_same_bits(u.forward(X), t.forward(X))
+    assert u.history.as_dicts() == t.history.as_dicts() and u.dataset == "toy"
+
+
+def test_untrained_and_unvalidated_histories_round_trip(tmp_path):
+    t = ReferenceTrainer((3, 2), seed=0)
+    t.save(tmp_path / "a.npz")
+    assert len(Trainer.load(tmp_path / "a.npz").history) == 0
+    X, y = np.eye(3), np.array([0, 1, 1])
+    t.fit(X, y, 2)
+    t.save(tmp_path / "b.npz")
+    assert Trainer.load(tmp_path / "b.npz").history.validation_accuracy == [None, None]
+
+
+def test_the_file_is_plain_npz_without_pickles(trained):
+    _, _, path = trained
+    with np.load(path, allow_pickle=False) as archive:
+        assert str(archive["format"]) == "fastmlp-model" and int(archive["format_version"]) == 1
+        assert archive["weights_0"].shape == (5, 7) and archive["weights_0"].dtype == np.float32
+        assert all(archive[k].dtype != object for k in archive.files)
+
+
+def test_a_failed_save_leaves_the_old_file_whole(trained, monkeypatch):
+    t, _, path = trained
+    before = path.read_bytes()
+
+    def broken(file, **arrays):
+        file.write(b"half a model")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(model_file.np, "savez", broken)
+    with pytest.raises(OSError, match="disk full"):
+        t.save(path)
+    assert path.read_bytes() == before
+    assert os.listdir(path.parent) == ["model.npz"]
+
+
+def rewrite(path, **changes):
+    with np.load(path) as archive:
+        content = {k: archive[k] for k in archive.files}
+    for key, value in changes.items():
+        if value is None:
+            del content[key]
+        else:
+            content[key] = value
+    np.savez(path, **content)
+
+
+BAD = [
+    (dict(format=np.array("something-else")), "not a fastmlp model file"),
+    (dict(format_version=np.array(2)), "format version 2"),
+    (dict(weights_1=None), "no 'weights_1'"),
+    (dict(weights_0=np.zeros((5, 6), np.float32)), r"'weights_0' is float32 \(5, 6\); expected float32 \(5, 7\)"),
+    (dict(biases_1=np.zeros(3, np.float64)), r"'biases_1' is float64 \(3,\); expected float32"),
+    (dict(biases_0=np.full(5, np.nan, np.float32)), "NaN or infinite"),
+    (dict(layer_sizes=np.array([7])), "bad layer_sizes"),
+    (dict(activation=np.array("tanhh")), "activation must be one of"),
+    (dict(dtype=np.array("float16")), "dtype must be"),
+    (dict(history_seconds=np.zeros(2)), "history does not hold 3 epochs"),
+    (dict(activation=np.array([1, 2], dtype=object)), "not a readable .npz model file"),
+]
+
+
+@pytest.mark.parametrize("changes, message", BAD)
+def test_bad_contents_are_refused(trained, changes, message):
+    _, _, path = trained
+    rewrite(path, **changes)
+    with pytest.raises(ModelFileError, match=message):
+        Trainer.load(path)
+
+
+def test_damaged_files_are_refused(trained, tmp_path):
+    _, _, path = trained
+    data = path.read_bytes()
+    cases = {
+        "missing.npz": None,
+        "truncated.npz": data[: len(data) // 2],
+        "noise.npz": bytes(range(256)) * 10,
+        "empty.npz": b"",
+    }
+    for name, content in cases.items():
+        target = tmp_path / name
+        if content is not None:
+            target.write_bytes(content)
+        with pytest.raises(ModelFileError, match=name):
+            Trainer.load(target)
+    # A zip member with a flipped byte fails its CRC.
+    damaged = bytearray(data)
+    with zipfile.ZipFile(path) as archive:
+        info = archive.getinfo("weights_0.npy")
+    damaged[info.header_offset + 100] ^= 0xFF
+    (tmp_path / "crc.npz").write_bytes(bytes(damaged))
+    with pytest.raises(ModelFileError, match="crc.npz"):
+        Trainer.load(tmp_path / "crc.npz")
