@@ -59,17 +59,18 @@ static void FASTMLP_NAME(weighted_sums_block)(
 #endif
 }
 
-/* The gradient sums of 4 weight rows and N outputs: g_r[q] += Σ_i a_i[r]·d_i[q]
+/* The gradient sums of 4 weight rows and N outputs: out_r[q] = in_r[q] + Σ_i a_i[r]·d_i[q]
  * for i = i0 … i1−1 in order, where a_i = a + (idx ? idx[i] : i)·a_stride
  * (the 4 inputs r of example i) and d_i = d + i·d_stride (its N deltas).
- * With first, the sums start from the term of i0; else they continue from g. */
+ * With first, the sums start from the term of i0 instead, and `in` is not read.
+ * Row r of `in` starts at in + r·in_stride, of `out` at out + r·out_stride. */
 static void FASTMLP_NAME(nudge_block)(
     const T* a, const Py_ssize_t* idx, Py_ssize_t a_stride, const T* d, Py_ssize_t d_stride,
-    Py_ssize_t i0, Py_ssize_t i1, int first, T* g, Py_ssize_t g_stride)
+    Py_ssize_t i0, Py_ssize_t i1, int first, const T* in, Py_ssize_t in_stride,
+    T* out, Py_ssize_t out_stride)
 {
 #ifdef FASTMLP_VECTORS
     const int L = FASTMLP_LANES;
-    T *g0 = g, *g1 = g + g_stride, *g2 = g + 2 * g_stride, *g3 = g + 3 * g_stride;
     V s00, s01, s10, s11, s20, s21, s30, s31;
     Py_ssize_t i = i0;
     if (first) {
@@ -82,6 +83,7 @@ static void FASTMLP_NAME(nudge_block)(
         s30 = SPLAT(ai[3]) * d0; s31 = SPLAT(ai[3]) * d1;
         i++;
     } else {
+        const T *g0 = in, *g1 = in + in_stride, *g2 = in + 2 * in_stride, *g3 = in + 3 * in_stride;
         s00 = LOAD(g0); s01 = LOAD(g0 + L);
         s10 = LOAD(g1); s11 = LOAD(g1 + L);
         s20 = LOAD(g2); s21 = LOAD(g2 + L);
@@ -100,18 +102,21 @@ static void FASTMLP_NAME(nudge_block)(
         b = SPLAT(ai[3]);
         s30 = s30 + b * d0; s31 = s31 + b * d1;
     }
-    STORE(g0, s00); STORE(g0 + L, s01);
-    STORE(g1, s10); STORE(g1 + L, s11);
-    STORE(g2, s20); STORE(g2 + L, s21);
-    STORE(g3, s30); STORE(g3 + L, s31);
+    T *o0 = out, *o1 = out + out_stride, *o2 = out + 2 * out_stride, *o3 = out + 3 * out_stride;
+    STORE(o0, s00); STORE(o0 + L, s01);
+    STORE(o1, s10); STORE(o1 + L, s11);
+    STORE(o2, s20); STORE(o2 + L, s21);
+    STORE(o3, s30); STORE(o3 + L, s31);
 #else
-    for (Py_ssize_t i = i0; i < i1; i++) {
-        const T* ai = a + (idx ? idx[i] : i) * a_stride;
-        const T* di = d + i * d_stride;
-        for (int r = 0; r < 4; r++)
-            for (int q = 0; q < N; q++)
-                g[r * g_stride + q] = (first && i == i0) ? ai[r] * di[q] : g[r * g_stride + q] + ai[r] * di[q];
-    }
+    for (int r = 0; r < 4; r++)
+        for (int q = 0; q < N; q++) {
+            T s = first ? 0 : in[r * in_stride + q];
+            for (Py_ssize_t i = i0; i < i1; i++) {
+                T term = a[(idx ? idx[i] : i) * a_stride + r] * d[i * d_stride + q];
+                s = (first && i == i0) ? term : s + term;
+            }
+            out[r * out_stride + q] = s;
+        }
 #endif
 }
 

@@ -67,10 +67,12 @@ cdef extern from "_blocks.h" nogil:
                                  Py_ssize_t stride, float* z0, float* z1, float* z2, float* z3)
     void nudge_block_f64(const double* a, const Py_ssize_t* idx, Py_ssize_t a_stride,
                          const double* d, Py_ssize_t d_stride, Py_ssize_t i0, Py_ssize_t i1,
-                         int first, double* g, Py_ssize_t g_stride)
+                         int first, const double* g_in, Py_ssize_t in_stride,
+                         double* g_out, Py_ssize_t out_stride)
     void nudge_block_f32(const float* a, const Py_ssize_t* idx, Py_ssize_t a_stride,
                          const float* d, Py_ssize_t d_stride, Py_ssize_t i0, Py_ssize_t i1,
-                         int first, float* g, Py_ssize_t g_stride)
+                         int first, const float* g_in, Py_ssize_t in_stride,
+                         float* g_out, Py_ssize_t out_stride)
 
 
 cdef struct Net:
@@ -320,37 +322,49 @@ cdef void nudge_rows(const Net* net, Py_ssize_t l, Py_ssize_t k0, Py_ssize_t i0,
     """Add the nudges of examples i0 … i1 to rows k0 … k0+ROWS of Gᵀ for layer l.
 
     G[j,k] = Σ_i δ_ij·a_ik in the order of i: started at i = 0, continued
-    from the stored partial sums otherwise. Outputs go LANES at a time; the
-    last few (fewer than LANES) row by row. (Unlike weighted_sums, groups
-    may not overlap here: a continued sum must not be advanced twice.)
+    from the stored partial sums otherwise. Needs n_out ≥ LANES. Outputs go
+    LANES at a time. When LANES does not divide n_out, a last group ending
+    at n_out overlaps the others: it goes first, while all its sums are as
+    the previous sweep left them, and keeps only the outputs that no other
+    group has (a continued sum must not be advanced twice).
     """
+    cdef floating tail[ROWS * 16]
     cdef Py_ssize_t LANES = lanes(gwt)
     cdef Py_ssize_t n_out = net.sizes[l + 1]
-    cdef Py_ssize_t j0 = 0, r, a_stride
+    cdef Py_ssize_t j0, q, r, a_stride, shift = n_out - LANES
     cdef const floating* a
     cdef const Py_ssize_t* a_idx
+    cdef const floating* d = delta + net.a_off[l]
     cdef floating* g = gwt + net.w_off[l] + k0 * n_out
     if l == 0:  # the inputs are rows idx[i] of X
         a, a_idx, a_stride = X + k0, idx, net.sizes[0]
     else:  # the inputs are the previous layer's activations, rows i of act
         a, a_idx, a_stride = act + net.a_off[l - 1] + k0, NULL, net.width
+    if n_out % LANES:
+        if floating is double:
+            nudge_block_f64(a, a_idx, a_stride, d + shift, net.width, i0, i1, i0 == 0,
+                            g + shift, n_out, tail, LANES)
+        else:
+            nudge_block_f32(a, a_idx, a_stride, d + shift, net.width, i0, i1, i0 == 0,
+                            g + shift, n_out, tail, LANES)
+        for r in range(ROWS):
+            for q in range(LANES - n_out % LANES, LANES):
+                g[r * n_out + shift + q] = tail[r * LANES + q]
+    j0 = 0
     while j0 + LANES <= n_out:
         if floating is double:
-            nudge_block_f64(a, a_idx, a_stride, delta + net.a_off[l] + j0, net.width, i0, i1,
-                            i0 == 0, g + j0, n_out)
+            nudge_block_f64(a, a_idx, a_stride, d + j0, net.width, i0, i1, i0 == 0,
+                            g + j0, n_out, g + j0, n_out)
         else:
-            nudge_block_f32(a, a_idx, a_stride, delta + net.a_off[l] + j0, net.width, i0, i1,
-                            i0 == 0, g + j0, n_out)
+            nudge_block_f32(a, a_idx, a_stride, d + j0, net.width, i0, i1, i0 == 0,
+                            g + j0, n_out, g + j0, n_out)
         j0 += LANES
-    if j0 < n_out:
-        for r in range(ROWS):
-            nudge_row(net, l, k0 + r, j0, i0, i1, X, idx, act, delta, gwt)
 
 
-cdef void nudge_row(const Net* net, Py_ssize_t l, Py_ssize_t k, Py_ssize_t j0,
+cdef void nudge_row(const Net* net, Py_ssize_t l, Py_ssize_t k,
                     Py_ssize_t i0, Py_ssize_t i1, const floating* X, const Py_ssize_t* idx,
                     const floating* act, const floating* delta, floating* gwt) noexcept nogil:
-    """nudge_rows for the single row k and the outputs j0 … n_out, one at a time."""
+    """nudge_rows for the single row k, and any number of outputs."""
     cdef Py_ssize_t n_out = net.sizes[l + 1]
     cdef Py_ssize_t i, j
     cdef floating a_ik
@@ -363,10 +377,10 @@ cdef void nudge_row(const Net* net, Py_ssize_t l, Py_ssize_t k, Py_ssize_t j0,
             a_ik = act[i * net.width + net.a_off[l - 1] + k]
         d = delta + i * net.width + net.a_off[l]
         if i == 0:
-            for j in range(j0, n_out):
+            for j in range(n_out):
                 g[j] = a_ik * d[j]
         else:
-            for j in range(j0, n_out):
+            for j in range(n_out):
                 g[j] = g[j] + a_ik * d[j]
 
 
@@ -396,7 +410,7 @@ cdef void nudge_part(const Net* net, Py_ssize_t l, Py_ssize_t part, Py_ssize_t p
                 nudge_rows(net, l, k, i0, i1, X, idx, act, delta, gwt)
                 k += ROWS
         while k < k_end:
-            nudge_row(net, l, k, 0, i0, i1, X, idx, act, delta, gwt)
+            nudge_row(net, l, k, i0, i1, X, idx, act, delta, gwt)
             k += 1
         i0 = i1
     g = gwt + net.w_off[l] + k_begin * n_out
