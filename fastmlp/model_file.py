@@ -23,10 +23,11 @@ The file is a NumPy ``.npz`` archive (no pickled objects) holding:
 from __future__ import annotations
 
 import os
-import tempfile
 import zipfile
 
 import numpy as np
+
+from ._files import atomic_write
 
 FORMAT = "fastmlp-model"
 FORMAT_VERSION = 1
@@ -59,17 +60,8 @@ def save(trainer, path, *, dataset=None):
     for l, (W, b) in enumerate(zip(trainer.weights, trainer.biases)):
         arrays[f"weights_{l}"] = np.ascontiguousarray(W)
         arrays[f"biases_{l}"] = np.ascontiguousarray(b)
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".fastmlp-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    with atomic_write(path) as f:
+        np.savez(f, **arrays)
 
 
 def read(path):

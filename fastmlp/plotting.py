@@ -6,9 +6,10 @@ Needs matplotlib, an optional extra: ``pip install 'fastmlp[plot]'``.
 from __future__ import annotations
 
 import math
-import os
 
 import numpy as np
+
+from ._files import atomic_write
 
 MAX_NEURONS = 64  # first-layer neurons drawn at most
 
@@ -67,11 +68,5 @@ def plot_model(trainer, path):
     if n:
         figure.suptitle(f"first-layer weights of {n} of {len(W)} neurons (red: excites, blue: inhibits)", x=0.72)
 
-    path = os.fspath(path)
-    tmp = path + ".tmp.png"
-    try:
-        figure.savefig(tmp, format="png", dpi=100)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_write(path) as f:
+        figure.savefig(f, format="png", dpi=100)
