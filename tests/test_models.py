@@ -90,6 +90,10 @@ BAD = [
     (dict(dtype=np.array("float16")), "dtype must be"),
     (dict(history_seconds=np.zeros(2)), "history does not hold 3 epochs"),
     (dict(activation=np.array([1, 2], dtype=object)), "not a readable .npz model file"),
+    (dict(learning_rate=np.array([0.1, 0.2])), "'learning_rate' is not a single value"),
+    (dict(activation=np.array(["relu", "relu"])), "'activation' is not a single value"),
+    (dict(dataset=np.array(3.0)), "'dataset' is not a single value of the right type"),
+    (dict(weights_0=np.float32(1)), r"'weights_0' is float32 \(\); expected"),
 ]
 
 
@@ -116,6 +120,15 @@ def test_damaged_files_are_refused(trained, tmp_path):
             target.write_bytes(content)
         with pytest.raises(ModelFileError, match=name):
             Trainer.load(target)
+    np.save(tmp_path / "array.npy", np.zeros(3))
+    with pytest.raises(ModelFileError, match="array.npy: a single .npy array"):
+        Trainer.load(tmp_path / "array.npy")
+    with pytest.raises(ModelFileError, match="a folder, not a model file"):
+        Trainer.load(tmp_path)
+    with zipfile.ZipFile(tmp_path / "odd.npz", "w") as archive:  # a member that is no .npy
+        archive.writestr("format.txt", "fastmlp-model")
+    with pytest.raises(ModelFileError, match="odd.npz: not a fastmlp model file"):
+        Trainer.load(tmp_path / "odd.npz")
     # A zip member with a flipped byte fails its CRC.
     damaged = bytearray(data)
     with zipfile.ZipFile(path) as archive:
