@@ -136,6 +136,13 @@ def _check_activation(activation):
     return activation
 
 
+def _all_finite(arr, rows=4096):
+    """Whether every value is finite, checked a block of rows at a time (no data-sized temporary)."""
+    if arr.dtype.kind != "f":
+        return True
+    return all(np.isfinite(arr[i : i + rows]).all() for i in range(0, len(arr), rows))
+
+
 def _as_real_array(name, value):
     """``np.asarray`` that refuses what cannot be read as real numbers."""
     arr = np.asarray(value)
@@ -241,7 +248,7 @@ class BaseTrainer:
         if arr.shape[0] == 0:
             raise ValueError(f"{name} holds no samples (shape {arr.shape})")
         arr = np.ascontiguousarray(arr, dtype=self.dtype)
-        if not np.isfinite(arr).all():
+        if not _all_finite(arr):
             raise ValueError(f"{name} contains NaN or infinite values")
         return arr
 
@@ -260,7 +267,7 @@ class BaseTrainer:
                 f"got shape {arr.shape}"
             )
         Y = np.ascontiguousarray(arr, dtype=self.dtype)
-        if not np.isfinite(Y).all():
+        if not _all_finite(Y):
             raise ValueError(f"{name} contains NaN or infinite values")
         return Y
 

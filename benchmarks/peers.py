@@ -1,0 +1,107 @@
+"""The peers fastmlp is measured against: one SGD epoch written as a Python user would.
+
+Each peer trains the same network as fastmlp (quadratic cost with the ½,
+sigmoid or ReLU everywhere, plain SGD) from the same starting parameters,
+visiting the examples in the same order, so the results can be compared:
+not bit for bit (BLAS sums in its own order), but closely.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def _sigmoid(z):
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+class NumpyPeer:
+    """Idiomatic vectorised NumPy: ``@`` over the mini-batch, as in most tutorials."""
+
+    name = "numpy"
+
+    def __init__(self, weights, biases, activation, learning_rate, batch_size, dtype, threads):
+        self.W = [np.array(w, dtype=dtype) for w in weights]
+        self.b = [np.array(b, dtype=dtype) for b in biases]
+        self.activation, self.lr, self.batch_size, self.dtype = activation, learning_rate, batch_size, np.dtype(dtype)
+        self.threads = threads  # NumPy's BLAS threads are set by the caller (threadpoolctl)
+
+    def _act(self, z):
+        return _sigmoid(z) if self.activation == "sigmoid" else np.maximum(z, 0)
+
+    def _prime(self, a):
+        return a * (1 - a) if self.activation == "sigmoid" else (a > 0).astype(a.dtype)
+
+    def epoch(self, X, Y, perm):
+        for start in range(0, len(X), self.batch_size):
+            idx = perm[start : start + self.batch_size]
+            activations = [X[idx]]
+            for W, b in zip(self.W, self.b):
+                activations.append(self._act(activations[-1] @ W.T + b))
+            delta = (activations[-1] - Y[idx]) * self._prime(activations[-1])
+            step = self.dtype.type(self.lr / len(idx))
+            for l in range(len(self.W) - 1, -1, -1):
+                grad_W, grad_b = delta.T @ activations[l], delta.sum(axis=0)
+                if l:
+                    delta = (delta @ self.W[l]) * self._prime(activations[l])
+                self.W[l] -= step * grad_W
+                self.b[l] -= step * grad_b
+
+    @property
+    def weights(self):
+        return self.W
+
+    @property
+    def biases(self):
+        return self.b
+
+
+class TorchPeer:
+    """PyTorch on the CPU: ``nn.Linear`` layers and ``torch.optim.SGD``, in eager mode."""
+
+    name = "torch"
+
+    def __init__(self, weights, biases, activation, learning_rate, batch_size, dtype, threads):
+        import torch
+
+        self.torch = torch
+        torch.set_num_threads(threads)
+        self.torch_dtype = {"float32": torch.float32, "float64": torch.float64}[np.dtype(dtype).name]
+        layers = []
+        for W, b in zip(weights, biases):
+            linear = torch.nn.Linear(W.shape[1], W.shape[0], dtype=self.torch_dtype)
+            with torch.no_grad():
+                linear.weight.copy_(torch.from_numpy(np.array(W, dtype=dtype)))
+                linear.bias.copy_(torch.from_numpy(np.array(b, dtype=dtype)))
+            layers += [linear, torch.nn.Sigmoid() if activation == "sigmoid" else torch.nn.ReLU()]
+        self.model = torch.nn.Sequential(*layers)
+        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=learning_rate)
+        self.batch_size = batch_size
+
+    def epoch(self, X, Y, perm):
+        torch = self.torch
+        X, Y = torch.from_numpy(X), torch.from_numpy(Y)  # shares memory: no copy
+        perm = torch.from_numpy(perm)
+        for start in range(0, len(X), self.batch_size):
+            idx = perm[start : start + self.batch_size]
+            out = self.model(X[idx])
+            loss = 0.5 * ((out - Y[idx]) ** 2).sum(dim=1).mean()
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+
+    @property
+    def weights(self):
+        return [m.weight.detach().numpy() for m in self.model if hasattr(m, "weight")]
+
+    @property
+    def biases(self):
+        return [m.bias.detach().numpy() for m in self.model if hasattr(m, "bias")]
+
+
+def torch_available():
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return False
+    return True

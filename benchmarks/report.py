@@ -1,0 +1,220 @@
+"""Measure one epoch of the 784-16-16-10 network against its peers, in one run, and print a markdown report.
+
+    python benchmarks/report.py [--repeats 3] [--quick]
+
+Peers: fastmlp's Trainer; idiomatic NumPy (benchmarks/peers.py); PyTorch
+on the CPU when installed (pip install '.[bench]'). Every figure is the
+median of several epochs of the same run, on MNIST's 60000 training images
+(random data of that shape when MNIST is absent). The machine's ceiling is
+measured by benchmarks/peak.c, the kernels' inner loop on data in L1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent / "tests"))
+
+from helpers import mnist_dir  # noqa: E402
+from peers import NumpyPeer, TorchPeer, torch_available  # noqa: E402
+
+import fastmlp  # noqa: E402
+from fastmlp import Trainer  # noqa: E402
+from fastmlp.datasets import load_mnist  # noqa: E402
+
+SIZES = (784, 16, 16, 10)
+BATCH_SIZES = (1, 10, 100, 1000)
+
+
+def macs_per_example(sizes):
+    """Multiply-adds of one example: forward and weight gradients, plus the delta propagation."""
+    layers = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+    return 2 * layers + sum(a * b for a, b in zip(sizes[1:-1], sizes[2:]))
+
+
+def machine():
+    model = platform.processor() or "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    blas = "unknown"
+    try:
+        config = np.show_config(mode="dicts")
+        info = config["Build Dependencies"]["blas"]
+        blas = f"{info.get('name')} {info.get('version')}"
+    except Exception:
+        pass
+    return model, blas
+
+
+def peak():
+    """(float64, float32) multiply-add rates of one core without FMA, in G/s, or None."""
+    with tempfile.TemporaryDirectory() as tmp:
+        binary = os.path.join(tmp, "peak")
+        built = subprocess.run(
+            ["cc", "-O2", "-ffp-contract=off", "-march=native", str(HERE / "peak.c"), "-o", binary],
+            capture_output=True, text=True,
+        )
+        if built.returncode:
+            return None
+        done = subprocess.run([binary], capture_output=True, text=True)
+    return tuple(float(x) for x in done.stdout.split())
+
+
+def load():
+    folder = mnist_dir()
+    if any((folder / f"train-images-idx3-ubyte{ext}").exists() for ext in ("", ".gz")):
+        (X, y), _ = load_mnist(folder)
+        return X, y, "MNIST"
+    rng = np.random.default_rng(0)
+    return rng.random((60000, 784)), rng.integers(0, 10, 60000).astype(np.uint8), "random data of MNIST's shape"
+
+
+def time_fastmlp(X, y, dtype, threads, batch_size, repeats):
+    trainer = Trainer(SIZES, batch_size=batch_size, seed=0, dtype=dtype, threads=threads)
+    history = trainer.fit(X, y, repeats)
+    return statistics.median(history.seconds)  # each: the shuffle and the epoch's kernel call
+
+
+def time_peer(cls, X, Y, dtype, threads, batch_size, repeats):
+    start = Trainer(SIZES, seed=0, dtype=dtype)
+    peer = cls(start.weights, start.biases, "sigmoid", 3.0, batch_size, dtype, threads)
+    rng = np.random.default_rng(0)
+    times = []
+    limit = _blas_threads(threads)
+    with limit:
+        for _ in range(repeats):
+            perm = rng.permutation(len(X))
+            t0 = time.perf_counter()
+            peer.epoch(X, Y, perm)
+            times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def _blas_threads(threads):
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        import contextlib
+
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=threads, user_api="blas")
+
+
+def peak_memory(dtype):
+    """(inputs MB, extra MB): what one epoch's training adds at its peak to the resident memory of a
+    process holding the data. Linux only: it resets the peak (/proc/self/clear_refs) after loading."""
+    code = (
+        "import sys; sys.path.insert(0, %r); import report; import numpy as np\n"
+        "X, y, _ = report.load(); X = np.ascontiguousarray(X, dtype=%r)\n"
+        "def status(key):\n"
+        "    for line in open('/proc/self/status'):\n"
+        "        if line.startswith(key): return int(line.split()[1]) / 1024\n"
+        "open('/proc/self/clear_refs', 'w').write('5')\n"
+        "before = status('VmRSS:')\n"
+        "report.Trainer(report.SIZES, dtype=%r, seed=0).fit(X, y, 1)\n"
+        "print(X.nbytes / 2**20, status('VmHWM:') - before)\n"
+    ) % (str(HERE), dtype, dtype)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    return tuple(float(v) for v in done.stdout.split()) if done.returncode == 0 else None
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--repeats", type=int, default=3, help="epochs per measurement (median); default 3")
+    parser.add_argument("--quick", action="store_true", help="skip batch size 1 for the slow peers")
+    args = parser.parse_args(argv)
+
+    X, y, data = load()
+    model, blas = machine()
+    ceiling = peak()
+    has_torch = torch_available()
+    macs = macs_per_example(SIZES) * len(X)
+    print("# fastmlp benchmark report\n")
+    print(f"- machine: {model}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    print(f"- NumPy {np.__version__} with {blas}" + (f"; PyTorch {__import__('torch').__version__}" if has_torch else "; PyTorch not installed"))
+    print(f"- fastmlp {fastmlp.__version__}, kernels built with `{fastmlp.build_info()['compile_flags']}`")
+    print(f"- data: {data}, {len(X)} examples; network 784-16-16-10, sigmoid, quadratic cost, η = 3.0")
+    print(f"- work per epoch: {macs / 1e9:.2f} G multiply-adds")
+    if ceiling:
+        limits = {"float64": macs / ceiling[0] / 1e9, "float32": macs / ceiling[1] / 1e9}
+        print(f"- one core without FMA (benchmarks/peak.c): {ceiling[0]:.1f} G/s float64, {ceiling[1]:.1f} G/s float32,"
+              f" so an epoch takes at least {limits['float64']:.3f} s / {limits['float32']:.3f} s")
+    else:
+        limits = None
+        print("- the ceiling microbenchmark could not be built (no cc?)")
+    print(f"- each figure: median of {args.repeats} epochs (1 for the slow peers at batch size 1)\n")
+
+    results = {}
+    print("| dtype | threads | batch | fastmlp | numpy | torch | × numpy | × torch | G MAC/s | × limit |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for dtype in ("float64", "float32"):
+        Xd = np.ascontiguousarray(X, dtype=dtype)
+        Y = np.eye(10, dtype=dtype)[y]
+        for threads in (1, 2):
+            for batch in BATCH_SIZES:
+                slow = 1 if batch == 1 else args.repeats
+                ours = time_fastmlp(Xd, y, dtype, threads, batch, args.repeats)
+                skip = args.quick and batch == 1
+                numpy_s = None if skip else time_peer(NumpyPeer, Xd, Y, dtype, threads, batch, slow)
+                torch_s = time_peer(TorchPeer, Xd, Y, dtype, threads, batch, slow) if has_torch and not skip else None
+                results[dtype, threads, batch] = (ours, numpy_s, torch_s)
+                cell = lambda v: "–" if v is None else f"{v:.3f} s"  # noqa: E731
+                ratio = lambda v: "–" if v is None else f"{v / ours:.1f}×"  # noqa: E731
+                rate = macs / ours / 1e9
+                vs_limit = f"{ours / limits[dtype]:.2f}" if limits else "–"
+                print(f"| {dtype} | {threads} | {batch} | {cell(ours)} | {cell(numpy_s)} | {cell(torch_s)} | "
+                      f"{ratio(numpy_s)} | {ratio(torch_s)} | {rate:.1f} | {vs_limit} |", flush=True)
+
+    print("\n## Targets\n")
+    checks = []
+    if limits:
+        for batch in BATCH_SIZES:
+            bound = 3.0 if batch == 1 else 2.0
+            f = results["float64", 1, batch][0] / limits["float64"]
+            checks.append((f"float64, 1 thread, batch {batch}: within {bound:g}× of the no-FMA limit", f <= bound, f"{f:.2f}×"))
+    for batch, want in zip(BATCH_SIZES, (25, 3, 2, 2)):
+        for dtype in ("float64", "float32"):
+            ours, numpy_s, _ = results[dtype, 1, batch]
+            if numpy_s:
+                checks.append((f"{dtype}, batch {batch}: ≥ {want}× NumPy", numpy_s / ours >= want, f"{numpy_s / ours:.1f}×"))
+    if has_torch:
+        for batch, want in ((10, 15), (100, 3), (1000, 1.5)):
+            ours, _, torch_s = results["float64", 1, batch]
+            checks.append((f"float64, batch {batch}: ≥ {want:g}× PyTorch", torch_s / ours >= want, f"{torch_s / ours:.1f}×"))
+    for batch in (100, 1000):
+        for dtype in ("float64", "float32"):
+            gain = results[dtype, 1, batch][0] / results[dtype, 2, batch][0]
+            checks.append((f"{dtype}, batch {batch}: 2 threads ≥ 1.7× 1 thread", gain >= 1.7, f"{gain:.2f}×"))
+    for batch in BATCH_SIZES:
+        gain = results["float64", 1, batch][0] / results["float32", 1, batch][0]
+        checks.append((f"batch {batch}: float32 ≥ 1.7× float64", gain >= 1.7, f"{gain:.2f}×"))
+    for dtype in ("float64", "float32"):
+        memory = peak_memory(dtype)
+        if memory:
+            inputs, extra = memory
+            checks.append((f"{dtype}: training adds ≤ 64 MB to the inputs ({inputs:.0f} MB)",
+                           extra <= 64, f"+{extra:.0f} MB at the peak"))
+    print("| target | met | measured |\n|---|---|---|")
+    for name, ok, measured in checks:
+        print(f"| {name} | {'yes' if ok else 'no'} | {measured} |")
+
+
+if __name__ == "__main__":
+    main()
