@@ -532,6 +532,7 @@ def _locate(dataset, data_dir=None, download=True):
         + f"To provide them, put {', '.join(names[:-1])} and {names[-1]} (raw or .gz) in a folder, "
         f"then pass it as data_dir (--data-dir on the command line) or set FASTMLP_DATA to it "
         f"(its subfolder {dataset}/ is looked at first)."
+        + (" On Debian, apt-get install dataset-fashion-mnist provides them." if dataset == "fashion-mnist" else "")
     )
 
 

