@@ -131,7 +131,7 @@ def _check_output(path, option, suffix=None):
 
 def train(args):
     out, err = sys.stdout, sys.stderr
-    # Every check that can fail comes before loading the data and training.
+    # What can be checked without the data is checked before loading it and training.
     if args.layers[0] != INPUTS or args.layers[-1] != CLASSES:
         raise UsageError(f"--layers must start with {INPUTS} inputs and end with {CLASSES} outputs for {args.dataset}")
     if args.save:
