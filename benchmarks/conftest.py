@@ -7,14 +7,14 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from helpers import mnist_dir  # noqa: E402
+from helpers import has_mnist, mnist_dir  # noqa: E402
 
 
 @pytest.fixture(scope="session")
 def mnist_shaped():
     """The real MNIST training set when present, else random data of its shape and range."""
     folder = mnist_dir()
-    if any((folder / f"train-images-idx3-ubyte{ext}").exists() for ext in ("", ".gz")):
+    if has_mnist(folder):
         from fastmlp.datasets import load_mnist
 
         (X, y), _ = load_mnist(folder)

@@ -27,7 +27,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "tests"))
 
-from helpers import mnist_dir  # noqa: E402
+from helpers import has_mnist, mnist_dir  # noqa: E402
 from peers import NumpyPeer, TorchPeer, torch_available  # noqa: E402
 
 import fastmlp  # noqa: E402
@@ -79,7 +79,7 @@ def peak():
 
 def load():
     folder = mnist_dir()
-    if any((folder / f"train-images-idx3-ubyte{ext}").exists() for ext in ("", ".gz")):
+    if has_mnist(folder):
         (X, y), _ = load_mnist(folder)
         return X, y, "MNIST"
     rng = np.random.default_rng(0)

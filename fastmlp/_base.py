@@ -377,9 +377,7 @@ class BaseTrainer:
 
     def forward(self, X):
         """Output activations, shape ``(n_samples, layer_sizes[-1])``."""
-        X = self._check_X(X)
-        with np.errstate(over="ignore", invalid="ignore"):  # as IEEE says, silently, in both trainers
-            return self._forward(X)
+        return self._outputs(self._check_X(X))
 
     def predict(self, X):
         """The index of the most active output neuron for each sample (first one on ties)."""
@@ -391,10 +389,13 @@ class BaseTrainer:
         labels = self._labels_of(_as_real_array("y", y), len(X), "y")
         return self._accuracy(X, labels)
 
-    def _accuracy(self, X, labels):
+    def _outputs(self, X):
+        """_forward on checked inputs; overflow gives inf as IEEE says, silently, in both trainers."""
         with np.errstate(over="ignore", invalid="ignore"):
-            outputs = self._forward(X)
-        return float(np.mean(np.argmax(outputs, axis=1) == labels))
+            return self._forward(X)
+
+    def _accuracy(self, X, labels):
+        return float(np.mean(np.argmax(self._outputs(X), axis=1) == labels))
 
     def gradients(self, X, y):
         """The gradient of the mean cost over ``(X, y)`` taken as one mini-batch.

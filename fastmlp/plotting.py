@@ -15,11 +15,7 @@ MAX_NEURONS = 64  # first-layer neurons drawn at most
 
 
 def require_matplotlib():
-    """Raise a ValueError saying how to install matplotlib when it is missing."""
-    _matplotlib()
-
-
-def _matplotlib():
+    """The matplotlib classes drawing needs; a ValueError saying how to install it when it is missing."""
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
@@ -35,7 +31,7 @@ def plot_model(trainer, path):
 
     Writes atomically: ``path`` is either left as it was or replaced whole.
     """
-    Figure, FigureCanvasAgg, MaxNLocator = _matplotlib()
+    Figure, FigureCanvasAgg, MaxNLocator = require_matplotlib()
     history = trainer.history
     W = np.asarray(trainer.weights[0], dtype=np.float64)
     show_weights = trainer.layer_sizes[0] == 784

@@ -1,7 +1,7 @@
 import os
 
 import pytest
-from helpers import mnist_dir
+from helpers import has_mnist, mnist_dir
 from hypothesis import settings
 
 settings.register_profile(
@@ -11,10 +11,6 @@ settings.register_profile(
     print_blob=True,
 )
 settings.load_profile("fastmlp")
-
-
-def has_mnist(folder):
-    return any((folder / f"train-images-idx3-ubyte{ext}").exists() for ext in ("", ".gz"))
 
 
 @pytest.fixture(scope="session")

@@ -13,6 +13,11 @@ def mnist_dir():
     return Path(os.environ.get("FASTMLP_MNIST_DIR", REPO.parent / "shared" / "data" / "mnist"))
 
 
+def has_mnist(folder):
+    """Whether `folder` holds MNIST's training images (raw or .gz), the sign of the four files."""
+    return any((folder / f"train-images-idx3-ubyte{ext}").exists() for ext in ("", ".gz"))
+
+
 def raw_bits(a):
     """The array's bytes reinterpreted as unsigned integers of the same width."""
     a = np.ascontiguousarray(a)

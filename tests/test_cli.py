@@ -8,8 +8,7 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import has_mnist
-from helpers import mnist_dir
+from helpers import has_mnist, mnist_dir
 
 from fastmlp import Trainer, cli
 
