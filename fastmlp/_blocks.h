@@ -1,49 +1,73 @@
 /* The innermost loops of fastmlp's kernels, register-blocked, for float64
  * and float32 (this file is included once for each, see _blocks_impl.h).
  *
- * A block keeps 2 vectors of partial sums for each of 4 examples (forward
- * pass) or 4 weight rows (gradient) in registers for the whole of a sum.
- * GCC's auto-vectoriser does not reliably do that with plain loops, so the
- * vectors are written with GCC/Clang vector types, 32 bytes wide. Vector
- * + and * are the IEEE operations lane by lane, and -ffp-contract=off keeps
- * them unfused, so each sum is exactly the scalar left-to-right sum of the
- * arithmetic contract. Other compilers get plain scalar loops that compute
- * the same sums in the same order.
+ * A block keeps FASTMLP_OUTPUTS_* partial sums (one or two vectors) for
+ * each of 4 examples (forward pass) or 4 weight rows (gradient) in
+ * registers for the whole of a sum. GCC's auto-vectoriser does not reliably
+ * do that with plain loops, so the vectors are written with GCC/Clang
+ * vector types: 64 bytes wide where the target has AVX-512, 32 bytes
+ * otherwise. Vector + and * are the IEEE operations lane by lane, and
+ * -ffp-contract=off keeps them unfused, so each sum is exactly the scalar
+ * left-to-right sum of the arithmetic contract, whatever the width. Other
+ * compilers get plain scalar loops that compute the same sums in the same
+ * order.
  */
 #ifndef FASTMLP_BLOCKS_H
 #define FASTMLP_BLOCKS_H
-
 
 #include <string.h>
 
 #if defined(__GNUC__) || defined(__clang__)
 #define FASTMLP_VECTORS 1
-typedef double fastmlp_f64x4 __attribute__((vector_size(32)));
-typedef float fastmlp_f32x8 __attribute__((vector_size(32)));
+#define FASTMLP_ALWAYS_INLINE __attribute__((always_inline))
+#else
+#define FASTMLP_ALWAYS_INLINE
+#endif
+
+/* Vector bytes, and vectors per block: 2 of 8 float64 or 1 of 16 float32
+ * with AVX-512, 2 of 4 float64 or 2 of 8 float32 otherwise. 8 vectors of
+ * sums (4 rows × 2) fill half of AVX2's 16 registers; 4 × 1 vectors of
+ * float32 leave enough independent additions to keep AVX-512's two pipes
+ * busy, since each also waits for its multiplication. */
+#if defined(__AVX512F__)
+#define FASTMLP_VBYTES 64
+#define FASTMLP_NV_F64 2
+#define FASTMLP_NV_F32 1
+#else
+#define FASTMLP_VBYTES 32
+#define FASTMLP_NV_F64 2
+#define FASTMLP_NV_F32 2
+#endif
+#define FASTMLP_OUTPUTS_F64 (FASTMLP_NV_F64 * FASTMLP_VBYTES / 8)
+#define FASTMLP_OUTPUTS_F32 (FASTMLP_NV_F32 * FASTMLP_VBYTES / 4)
+
+#ifdef FASTMLP_VECTORS
+typedef double fastmlp_vf64 __attribute__((vector_size(FASTMLP_VBYTES)));
+typedef float fastmlp_vf32 __attribute__((vector_size(FASTMLP_VBYTES)));
 #endif
 
 #define FASTMLP_T double
-#define FASTMLP_V fastmlp_f64x4
-#define FASTMLP_LANES 4
-#define FASTMLP_SPLAT(x) {x, x, x, x}
+#define FASTMLP_V fastmlp_vf64
+#define FASTMLP_LANES (FASTMLP_VBYTES / 8)
+#define FASTMLP_NV FASTMLP_NV_F64
 #define FASTMLP_NAME(f) f##_f64
 #include "_blocks_impl.h"
 #undef FASTMLP_T
 #undef FASTMLP_V
 #undef FASTMLP_LANES
-#undef FASTMLP_SPLAT
+#undef FASTMLP_NV
 #undef FASTMLP_NAME
 
 #define FASTMLP_T float
-#define FASTMLP_V fastmlp_f32x8
-#define FASTMLP_LANES 8
-#define FASTMLP_SPLAT(x) {x, x, x, x, x, x, x, x}
+#define FASTMLP_V fastmlp_vf32
+#define FASTMLP_LANES (FASTMLP_VBYTES / 4)
+#define FASTMLP_NV FASTMLP_NV_F32
 #define FASTMLP_NAME(f) f##_f32
 #include "_blocks_impl.h"
 #undef FASTMLP_T
 #undef FASTMLP_V
 #undef FASTMLP_LANES
-#undef FASTMLP_SPLAT
+#undef FASTMLP_NV
 #undef FASTMLP_NAME
 
 #endif

@@ -8,10 +8,11 @@ kernels trust their arguments, hold no GIL and cannot fail.
 
 The file has three layers:
 (a) one-element math: exp, the activations and their derivatives;
-(b) loops over blocks of 4 examples (forward pass), one example
+(b) loops over blocks of up to 4 examples (forward pass), one example
     (backward pass) and blocks of 4 weight rows (the sums of the nudges
-    over a mini-batch, then the step); their innermost register blocks are
-    in _blocks_impl.h;
+    over a mini-batch, then the step), whose innermost register blocks are
+    in _blocks_impl.h; and the mini-batch and the epoch, run by a team of
+    threads in one parallel region with barriers between the phases;
 (c) the entry points the Python layer calls: a whole epoch, the forward
     pass over many examples, the gradient of one mini-batch, and exp.
 
@@ -24,7 +25,7 @@ units long: layer l+1's units start at ``a_off[l]``.
 """
 
 from cython cimport floating
-from cython.parallel cimport prange, threadid
+from cython.parallel cimport parallel, prange, threadid
 from libc.stdint cimport int32_t, int64_t, uint32_t, uint64_t
 from libc.string cimport memcpy
 
@@ -47,6 +48,27 @@ cdef extern from *:
     int FASTMLP_OPENMP
     const char* FASTMLP_CFLAGS
 
+cdef extern from *:
+    """
+    /* The team of threads running the current parallel region (one thread
+     * outside any), and a barrier across it. */
+    #ifdef _OPENMP
+    #include <omp.h>
+    static int fastmlp_team_size(void) { return omp_get_num_threads(); }
+    static int fastmlp_team_rank(void) { return omp_get_thread_num(); }
+    static void fastmlp_barrier(void) {
+        _Pragma("omp barrier")
+    }
+    #else
+    static int fastmlp_team_size(void) { return 1; }
+    static int fastmlp_team_rank(void) { return 0; }
+    static void fastmlp_barrier(void) {}
+    #endif
+    """
+    int team_size "fastmlp_team_size"() noexcept nogil
+    int team_rank "fastmlp_team_rank"() noexcept nogil
+    void barrier "fastmlp_barrier"() noexcept nogil
+
 #: Examples per block in the forward pass: forward() needs this many scratch rows per thread.
 SAMPLE_BLOCK = SAMPLES
 
@@ -58,13 +80,15 @@ COMPILE_FLAGS = FASTMLP_CFLAGS.decode()
 
 cdef extern from "_blocks.h" nogil:
     # Register-blocked inner loops (see _blocks_impl.h): 4 examples or 4
-    # weight rows × 2 vectors of outputs (8 float64 or 16 float32).
-    void weighted_sums_block_f64(const double* a0, const double* a1, const double* a2,
-                                 const double* a3, Py_ssize_t n_in, const double* w,
-                                 Py_ssize_t stride, double* z0, double* z1, double* z2, double* z3)
-    void weighted_sums_block_f32(const float* a0, const float* a1, const float* a2,
-                                 const float* a3, Py_ssize_t n_in, const float* w,
-                                 Py_ssize_t stride, float* z0, float* z1, float* z2, float* z3)
+    # weight rows × FASTMLP_OUTPUTS_* outputs (16 float64 or float32 with
+    # AVX-512; 8 float64 or 16 float32 otherwise).
+    enum:
+        FASTMLP_OUTPUTS_F64
+        FASTMLP_OUTPUTS_F32
+    void weighted_sums_block_f64(int examples, const double* const* a, Py_ssize_t n_in,
+                                 const double* w, Py_ssize_t stride, double* const* z)
+    void weighted_sums_block_f32(int examples, const float* const* a, Py_ssize_t n_in,
+                                 const float* w, Py_ssize_t stride, float* const* z)
     void nudge_block_f64(const double* a, const Py_ssize_t* idx, Py_ssize_t a_stride,
                          const double* d, Py_ssize_t d_stride, Py_ssize_t i0, Py_ssize_t i1,
                          int first, const double* g_in, Py_ssize_t in_stride,
@@ -173,7 +197,7 @@ cdef inline floating derivative(floating a, int kind) noexcept nogil:
 # Partial sums stay in registers for a whole sum: SAMPLES examples × LANES
 # outputs in the forward pass (each row of Wᵀ is loaded once for all the
 # examples), ROWS inputs × LANES outputs in the weight gradient (each δ is
-# loaded once for all the rows). LANES is 64 bytes: 8 float64 or 16 float32.
+# loaded once for all the rows). LANES, the outputs of a block, is 16 or 8 (see _blocks.h).
 # The innermost block loops are in _blocks_impl.h. Blocking and threads only decide which
 # independent sums run side by side; each sum still runs in contract order.
 
@@ -185,37 +209,38 @@ cdef enum:
 
 
 cdef inline Py_ssize_t lanes(const floating* any) noexcept nogil:
-    """Outputs per register block: 2 vectors of 32 bytes."""
-    return 8 if floating is double else 16
+    """Outputs per register block (at most 16)."""
+    return FASTMLP_OUTPUTS_F64 if floating is double else FASTMLP_OUTPUTS_F32
 
 
-cdef void weighted_sums(const floating** a, Py_ssize_t n_in, Py_ssize_t n_out,
+cdef void weighted_sums(int examples, const floating** a, Py_ssize_t n_in, Py_ssize_t n_out,
                         const floating* w, floating** z) noexcept nogil:
-    """z[s][j] = Σ_k W[j,k]·a[s][k] for SAMPLES examples, each sum over k in order.
+    """z[e][j] = Σ_k W[j,k]·a[e][k] for 4, 2 or 1 examples, each sum over k in order.
 
     Outputs go LANES at a time; the last group is shifted back to end at
     n_out and recomputes a few outputs, which writes the same values again.
     """
     cdef Py_ssize_t LANES = lanes(w)
+    cdef floating* z_at[SAMPLES]
     cdef floating t
-    cdef Py_ssize_t j0 = 0, j, k, s
+    cdef Py_ssize_t j0 = 0, j, k, e
     if n_out < LANES:
-        for s in range(SAMPLES):
+        for e in range(examples):
             for j in range(n_out):
-                t = a[s][0] * w[j]
+                t = a[e][0] * w[j]
                 for k in range(1, n_in):
-                    t = t + a[s][k] * w[k * n_out + j]
-                z[s][j] = t
+                    t = t + a[e][k] * w[k * n_out + j]
+                z[e][j] = t
         return
     while True:
         if j0 + LANES > n_out:
             j0 = n_out - LANES
+        for e in range(examples):
+            z_at[e] = z[e] + j0
         if floating is double:
-            weighted_sums_block_f64(a[0], a[1], a[2], a[3], n_in, w + j0, n_out,
-                                    z[0] + j0, z[1] + j0, z[2] + j0, z[3] + j0)
+            weighted_sums_block_f64(examples, a, n_in, w + j0, n_out, z_at)
         else:
-            weighted_sums_block_f32(a[0], a[1], a[2], a[3], n_in, w + j0, n_out,
-                                    z[0] + j0, z[1] + j0, z[2] + j0, z[3] + j0)
+            weighted_sums_block_f32(examples, a, n_in, w + j0, n_out, z_at)
         if j0 + LANES >= n_out:
             return
         j0 += LANES
@@ -223,30 +248,31 @@ cdef void weighted_sums(const floating** a, Py_ssize_t n_in, Py_ssize_t n_out,
 
 cdef void forward_block(const Net* net, const floating** x, Py_ssize_t ns, floating** rows,
                         const floating* wt, const floating* b) noexcept nogil:
-    """Fill rows[s] with a^1 … a^L of input x[s], for SAMPLES examples of which ns are distinct.
+    """Fill rows[e] with a^1 … a^L of input x[e], for ns ≤ SAMPLES examples.
 
-    A block of fewer than SAMPLES examples repeats its last one (same x, same
-    row): the repeats compute and write the same values, and only the ns
-    distinct rows are activated.
+    Three examples go as a block of four whose last one repeats the third
+    (same x, same row): the repeat computes and writes the same values, and
+    only the ns distinct rows are activated.
     """
     cdef const floating* a_in[SAMPLES]
     cdef floating* z[SAMPLES]
-    cdef Py_ssize_t l, j, s, n_out
+    cdef Py_ssize_t l, j, e, n_out
+    cdef int examples = SAMPLES if ns > 2 else <int>ns
     cdef const floating* bias
-    for s in range(SAMPLES):
-        a_in[s] = x[s]
+    for e in range(examples):
+        a_in[e] = x[min(e, ns - 1)]
     for l in range(net.n_layers):
         n_out = net.sizes[l + 1]
-        for s in range(SAMPLES):
-            z[s] = rows[s] + net.a_off[l]
+        for e in range(examples):
+            z[e] = rows[min(e, ns - 1)] + net.a_off[l]
         # z_j = (Σ_k W[j,k]·a_k) + b_j: the sum over k in order, then the bias.
-        weighted_sums(a_in, net.sizes[l], n_out, wt + net.w_off[l], z)
+        weighted_sums(examples, a_in, net.sizes[l], n_out, wt + net.w_off[l], z)
         bias = b + net.a_off[l]
-        for s in range(ns):
+        for e in range(ns):
             for j in range(n_out):
-                z[s][j] = activate(z[s][j] + bias[j], net.activation)
-        for s in range(SAMPLES):
-            a_in[s] = z[s]
+                z[e][j] = activate(z[e][j] + bias[j], net.activation)
+        for e in range(examples):
+            a_in[e] = z[e]
 
 
 cdef floating backward_example(const Net* net, const floating* y, const floating* wt,
@@ -292,28 +318,13 @@ cdef void backprop_block(const Net* net, Py_ssize_t block, Py_ssize_t m,
     cdef floating* rows[SAMPLES]
     cdef Py_ssize_t s, i, i0 = block * SAMPLES
     cdef Py_ssize_t ns = min(<Py_ssize_t>SAMPLES, m - i0)
-    for s in range(SAMPLES):
-        i = i0 + min(s, ns - 1)
-        x[s] = X + idx[i] * net.sizes[0]
-        rows[s] = act + i * net.width
+    for s in range(ns):
+        x[s] = X + idx[i0 + s] * net.sizes[0]
+        rows[s] = act + (i0 + s) * net.width
     forward_block(net, x, ns, rows, wt, b)
     for i in range(i0, i0 + ns):
         err[i] = backward_example(net, Y + idx[i] * net.sizes[net.n_layers], wt,
                                   act + i * net.width, delta + i * net.width)
-
-
-cdef void backprop_batch(const Net* net, const floating* X, const floating* Y,
-                         const Py_ssize_t* idx, Py_ssize_t m, const floating* wt,
-                         const floating* b, floating* act, floating* delta, floating* err,
-                         int threads) noexcept nogil:
-    """Activations, deltas and errors of examples idx[0..m) into rows 0..m of the buffers."""
-    cdef Py_ssize_t block, blocks = (m + SAMPLES - 1) // SAMPLES
-    if threads == 1 or m < MIN_PARALLEL:
-        for block in range(blocks):
-            backprop_block(net, block, m, X, Y, idx, wt, b, act, delta, err)
-    else:
-        for block in prange(blocks, num_threads=threads, schedule="static"):
-            backprop_block(net, block, m, X, Y, idx, wt, b, act, delta, err)
 
 
 cdef void nudge_rows(const Net* net, Py_ssize_t l, Py_ssize_t k0, Py_ssize_t i0, Py_ssize_t i1,
@@ -384,62 +395,53 @@ cdef void nudge_row(const Net* net, Py_ssize_t l, Py_ssize_t k,
                 g[j] = g[j] + a_ik * d[j]
 
 
-cdef void nudge_part(const Net* net, Py_ssize_t l, Py_ssize_t part, Py_ssize_t parts,
-                     Py_ssize_t m, const floating* X, const Py_ssize_t* idx,
-                     const floating* act, const floating* delta, floating* gwt,
-                     floating* wt, floating step) noexcept nogil:
-    """Sum the nudges of one part of layer l's rows over the m examples, then finish them.
+cdef inline void row_range(Py_ssize_t n_in, int part, int parts, Py_ssize_t* k_begin,
+                           Py_ssize_t* k_end) noexcept nogil:
+    """Part `part` of `parts` contiguous ranges of n_in weight rows, cut at whole blocks of ROWS."""
+    cdef Py_ssize_t blocks = n_in // ROWS
+    k_begin[0] = ROWS * (blocks * part // parts)
+    k_end[0] = n_in if part == parts - 1 else ROWS * (blocks * (part + 1) // parts)
 
-    Rows are split into `parts` contiguous ranges (one per thread). The
-    examples go CHUNK at a time, so a chunk's inputs stay in cache while
-    every row of the part takes its nudges. Finishing: with ``wt`` given,
-    the step W ← W − step·G; with NULL, G ← G / m.
-    """
-    cdef Py_ssize_t LANES = lanes(gwt)
-    cdef Py_ssize_t n_in = net.sizes[l], n_out = net.sizes[l + 1]
-    cdef Py_ssize_t k_begin = n_in * part // parts, k_end = n_in * (part + 1) // parts
-    cdef Py_ssize_t i0, i1, k, j
-    cdef floating* g
-    cdef floating* w
-    i0 = 0
-    while i0 < m:
-        i1 = min(i0 + <Py_ssize_t>CHUNK, m)
-        k = k_begin
-        if n_out >= LANES:
+
+cdef void nudge_chunk(const Net* net, int part, int parts, Py_ssize_t i0, Py_ssize_t i1,
+                      const floating* X, const Py_ssize_t* idx, const floating* act,
+                      const floating* delta, floating* gwt) noexcept nogil:
+    """Add the nudges of examples i0 … i1 to one part of every layer's weight rows."""
+    cdef Py_ssize_t l, k, k_end
+    for l in range(net.n_layers):
+        row_range(net.sizes[l], part, parts, &k, &k_end)
+        if net.sizes[l + 1] >= lanes(gwt):
             while k + ROWS <= k_end:
                 nudge_rows(net, l, k, i0, i1, X, idx, act, delta, gwt)
                 k += ROWS
         while k < k_end:
             nudge_row(net, l, k, i0, i1, X, idx, act, delta, gwt)
             k += 1
-        i0 = i1
-    g = gwt + net.w_off[l] + k_begin * n_out
-    if wt != NULL:
-        w = wt + net.w_off[l] + k_begin * n_out
-        for j in range((k_end - k_begin) * n_out):
-            w[j] = w[j] - step * g[j]
-    else:
-        for j in range((k_end - k_begin) * n_out):
-            g[j] = g[j] / <floating>m
 
 
-cdef void sum_nudges(const Net* net, const floating* X, const Py_ssize_t* idx, Py_ssize_t m,
-                     const floating* act, const floating* delta, floating* gwt, floating* gb,
-                     floating* wt, floating* b, floating step, int threads) noexcept nogil:
-    """Sum every weight's and bias's nudges over the m examples into gwt and gb.
-
-    With ``wt`` and ``b`` given, then take the step W ← W − step·G. With
-    NULL instead, divide the sums by m: the mini-batch gradient.
-    """
-    cdef Py_ssize_t i, j, l, part
-    cdef int parts = 1 if m < MIN_PARALLEL else threads
+cdef void finish_part(const Net* net, int part, int parts, Py_ssize_t m, floating* gwt,
+                      floating* wt, floating step) noexcept nogil:
+    """With ``wt``, the step W ← W − step·G on one part of every layer's rows; else G ← G/m."""
+    cdef Py_ssize_t l, j, k_begin, k_end, n_out
+    cdef floating* g
+    cdef floating* w
     for l in range(net.n_layers):
-        if parts == 1:
-            nudge_part(net, l, 0, 1, m, X, idx, act, delta, gwt, wt, step)
+        n_out = net.sizes[l + 1]
+        row_range(net.sizes[l], part, parts, &k_begin, &k_end)
+        g = gwt + net.w_off[l] + k_begin * n_out
+        if wt != NULL:
+            w = wt + net.w_off[l] + k_begin * n_out
+            for j in range((k_end - k_begin) * n_out):
+                w[j] = w[j] - step * g[j]
         else:
-            for part in prange(parts, num_threads=parts, schedule="static", chunksize=1):
-                nudge_part(net, l, part, parts, m, X, idx, act, delta, gwt, wt, step)
-    # Biases: gb_u = Σ_i δ_iu, in order, for every unit u of every layer at once.
+            for j in range((k_end - k_begin) * n_out):
+                g[j] = g[j] / <floating>m
+
+
+cdef void finish_biases(const Net* net, Py_ssize_t m, const floating* delta, floating* gb,
+                        floating* b, floating step) noexcept nogil:
+    """gb_u = Σ_i δ_iu in order, for every unit u at once; then b ← b − step·gb, or gb ← gb/m."""
+    cdef Py_ssize_t i, j
     for j in range(net.width):
         gb[j] = delta[j]
     for i in range(1, m):
@@ -453,22 +455,105 @@ cdef void sum_nudges(const Net* net, const floating* X, const Py_ssize_t* idx, P
             gb[j] = gb[j] / <floating>m
 
 
-cdef double train_epoch_(const Net* net, const floating* X, const floating* Y,
-                         const Py_ssize_t* perm, Py_ssize_t n, Py_ssize_t batch_size,
-                         floating eta, floating* wt, floating* b, floating* gwt, floating* gb,
-                         floating* act, floating* delta, floating* err,
-                         int threads) noexcept nogil:
-    cdef double total = 0.0
-    cdef Py_ssize_t start = 0, m, i
+cdef floating one_example_step(const Net* net, const floating* x, const floating* y,
+                               floating* wt, floating* b, floating* act, floating* delta,
+                               floating step) noexcept nogil:
+    """A mini-batch of one example: W ← W − step·(a·δ) straight from the nudges.
+
+    With one example each sum G = a_k·δ_j is its single term, so skipping
+    the gradient buffer gives the same bits. Returns the example's error.
+    """
+    cdef floating* row = act
+    cdef floating error
+    cdef const floating* a
+    cdef const floating* d
+    cdef floating* w
+    cdef floating a_k
+    cdef Py_ssize_t l, k, j, n_out
+    forward_block(net, &x, 1, &row, wt, b)
+    error = backward_example(net, y, wt, act, delta)
+    for l in range(net.n_layers):
+        n_out = net.sizes[l + 1]
+        a = x if l == 0 else act + net.a_off[l - 1]
+        d = delta + net.a_off[l]
+        for k in range(net.sizes[l]):
+            a_k = a[k]
+            w = wt + net.w_off[l] + k * n_out
+            for j in range(n_out):
+                w[j] = w[j] - step * (a_k * d[j])
+    for j in range(net.width):
+        b[j] = b[j] - step * delta[j]
+    return error
+
+
+cdef void batch_member(const Net* net, const floating* X, const floating* Y,
+                         const Py_ssize_t* idx, Py_ssize_t m, floating* wt, floating* b,
+                         floating* gwt, floating* gb, floating* act, floating* delta,
+                         floating* err, floating step, bint update,
+                         double* error_sum) noexcept nogil:
+    """One member's share of a mini-batch, idx[0..m), for every member of a team of threads.
+
+    Computes activations, deltas and errors into rows 0..m of the buffers and
+    the nudge sums into gwt and gb; then, with ``update``, takes the step
+    W ← W − step·G, b ← b − step·g; without, divides the sums by m.
+
+    The examples go CHUNK at a time: the team runs their forward and
+    backward passes (split by blocks of examples), waits for each other,
+    then adds their nudges (split by weight rows) while their inputs are
+    still in cache. Member 0 sums the biases' nudges and adds the examples'
+    errors, in order, to error_sum (in float64); the caller's barrier must
+    follow before anything reads the results. Small mini-batches run on
+    member 0.
+    """
+    cdef int team = team_size(), me = team_rank()
+    cdef int parts = team if m >= MIN_PARALLEL else 1
+    cdef Py_ssize_t i0, i1, first, count, block, i
+    if update and m == 1:
+        if me == 0:
+            error_sum[0] = error_sum[0] + <double>one_example_step(
+                net, X + idx[0] * net.sizes[0], Y + idx[0] * net.sizes[net.n_layers],
+                wt, b, act, delta, step)
+        return
+    if me >= parts:
+        return
+    i0 = 0
+    while i0 < m:
+        i1 = min(i0 + <Py_ssize_t>CHUNK, m)
+        first = i0 // SAMPLES
+        count = (i1 - i0 + SAMPLES - 1) // SAMPLES
+        for block in range(first + count * me // parts, first + count * (me + 1) // parts):
+            backprop_block(net, block, m, X, Y, idx, wt, b, act, delta, err)
+        if parts > 1:
+            barrier()
+        # Every nudge was computed with the old weights before any weight moves.
+        nudge_chunk(net, me, parts, i0, i1, X, idx, act, delta, gwt)
+        i0 = i1
+    finish_part(net, me, parts, m, gwt, wt if update else NULL, step)
+    if me == 0:
+        finish_biases(net, m, delta, gb, b if update else NULL, step)
+        for i in range(m):
+            error_sum[0] = error_sum[0] + <double>err[i]
+
+
+cdef void epoch_member(const Net* net, const floating* X, const floating* Y,
+                       const Py_ssize_t* perm, Py_ssize_t n, Py_ssize_t batch_size,
+                       floating eta, floating* wt, floating* b, floating* gwt, floating* gb,
+                       floating* act, floating* delta, floating* err,
+                       double* total) noexcept nogil:
+    """One epoch over the examples in the order of perm, for every member of a team.
+
+    Member 0 stores Σ_x Σ_j (a_j − y_j)² in float64, added in the order visited.
+    """
+    cdef Py_ssize_t start = 0, m
+    if team_rank() == 0:
+        total[0] = 0.0
     while start < n:
         m = min(batch_size, n - start)
-        backprop_batch(net, X, Y, perm + start, m, wt, b, act, delta, err, threads)
-        for i in range(m):
-            total = total + <double>err[i]
-        # Every nudge was computed with the old weights before any weight moves.
-        sum_nudges(net, X, perm + start, m, act, delta, gwt, gb, wt, b, eta / <floating>m, threads)
+        batch_member(net, X, Y, perm + start, m, wt, b, gwt, gb, act, delta, err,
+                     eta / <floating>m, True, total)
+        if team_size() > 1:
+            barrier()
         start += m
-    return total
 
 
 # ----------------------------------------------------------------------
@@ -499,12 +584,19 @@ def train_epoch(const floating[:, ::1] X, const floating[:, ::1] Y, const Py_ssi
     Returns Σ_x Σ_j (a_j − y_j)² in float64, added in the order visited.
     """
     cdef Net net = make_net(sizes, w_off, a_off, activation)
-    cdef double total
+    cdef double total[1]
+    cdef Py_ssize_t n = perm.shape[0]
     with nogil:
-        total = train_epoch_(&net, &X[0, 0], &Y[0, 0], &perm[0], perm.shape[0], batch_size,
+        if threads > 1 and min(batch_size, n) >= MIN_PARALLEL:
+            with parallel(num_threads=threads):
+                epoch_member(&net, &X[0, 0], &Y[0, 0], &perm[0], n, batch_size,
                              <floating>learning_rate, &wt[0], &b[0], &gwt[0], &gb[0],
-                             &act[0, 0], &delta[0, 0], &err[0], threads)
-    return total
+                             &act[0, 0], &delta[0, 0], &err[0], total)
+        else:
+            epoch_member(&net, &X[0, 0], &Y[0, 0], &perm[0], n, batch_size,
+                         <floating>learning_rate, &wt[0], &b[0], &gwt[0], &gb[0],
+                         &act[0, 0], &delta[0, 0], &err[0], total)
+    return total[0]
 
 
 def forward(const floating[:, ::1] X, const floating[::1] wt, const floating[::1] b,
@@ -548,18 +640,23 @@ cdef void forward_rows(const Net* net, Py_ssize_t block, const floating* X, Py_s
 
 
 def gradients(const floating[:, ::1] X, const floating[:, ::1] Y, const Py_ssize_t[::1] order,
-              const floating[::1] wt, const floating[::1] b, floating[::1] gwt, floating[::1] gb,
-              floating[:, ::1] act, floating[:, ::1] delta, floating[::1] err,
+              const floating[::1] wt, const floating[::1] b, floating[::1] gwt,
+              floating[::1] gb, floating[:, ::1] act, floating[:, ::1] delta, floating[::1] err,
               const Py_ssize_t[::1] sizes, const Py_ssize_t[::1] w_off,
               const Py_ssize_t[::1] a_off, int activation, int threads):
     """The mini-batch gradient over the examples ``order`` (G/m, g/m) into gwt and gb."""
     cdef Net net = make_net(sizes, w_off, a_off, activation)
     cdef Py_ssize_t m = order.shape[0]
+    cdef double total[1]
+    total[0] = 0.0
     with nogil:
-        backprop_batch(&net, &X[0, 0], &Y[0, 0], &order[0], m, &wt[0], &b[0],
-                       &act[0, 0], &delta[0, 0], &err[0], threads)
-        sum_nudges(&net, &X[0, 0], &order[0], m, &act[0, 0], &delta[0, 0], &gwt[0], &gb[0],
-                   NULL, NULL, 0, threads)
+        if threads > 1 and m >= MIN_PARALLEL:
+            with parallel(num_threads=threads):
+                batch_member(&net, &X[0, 0], &Y[0, 0], &order[0], m, <floating*>&wt[0], <floating*>&b[0], &gwt[0],
+                             &gb[0], &act[0, 0], &delta[0, 0], &err[0], 0, False, total)
+        else:
+            batch_member(&net, &X[0, 0], &Y[0, 0], &order[0], m, <floating*>&wt[0], <floating*>&b[0], &gwt[0],
+                         &gb[0], &act[0, 0], &delta[0, 0], &err[0], 0, False, total)
 
 
 def exp(const floating[::1] x, floating[::1] out):
