@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numbers
 import os
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 
@@ -20,6 +21,10 @@ from . import model_file
 ACTIVATIONS = ("sigmoid", "relu")
 DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 MAX_THREADS = 256
+#: Multiply-adds per call into the epoch's arithmetic: whole mini-batches of
+#: about this much work go at a time, so Ctrl-C is honoured within a fraction
+#: of a second however long the epoch.
+SLICE_WORK = 100_000_000
 
 
 @dataclass
@@ -92,6 +97,22 @@ def _check_layer_sizes(layer_sizes):
     for i, n in enumerate(sizes):
         _check_int(f"layer_sizes[{i}]", n, 1)
     return tuple(int(n) for n in sizes)
+
+
+def _check_parameter_memory(sizes, dtype):
+    """Refuse, before allocating anything, a network whose parameters cannot fit in memory."""
+    count = sum((n_in + 1) * n_out for n_in, n_out in zip(sizes[:-1], sizes[1:]))
+    needed = count * dtype.itemsize
+    try:
+        available = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, OSError, ValueError):
+        available = 2**63
+    # The parameters are drawn in float64, and training holds a gradient of the same size.
+    if count * 8 + 2 * needed > available:
+        raise MemoryError(
+            f"layer_sizes {sizes} has {count:,} weights and biases: "
+            f"{needed / 2**30:,.1f} GiB in {dtype.name}, more than this machine's memory"
+        )
 
 
 def _check_learning_rate(value, dtype):
@@ -176,6 +197,16 @@ class BaseTrainer:
         on it. Mini-batches under 32 examples run on one thread, whatever it
         says; more threads than cores only slow training down.
 
+    Notes
+    -----
+    Thread safety: the compiled kernels run without the GIL, so trainers in
+    different Python threads train at the same time. One trainer used from
+    several threads at once serialises them: ``fit``, ``forward``,
+    ``predict``, ``score``, ``gradients`` and ``save`` each wait until the
+    trainer is free. (A callback may call them from inside ``fit``, on the
+    same thread; a callback that waits for another thread that uses the
+    trainer would wait forever.)
+
     Attributes
     ----------
     weights : list of ndarray
@@ -205,6 +236,9 @@ class BaseTrainer:
         if self.threads > MAX_THREADS:
             raise ValueError(f"threads must be <= {MAX_THREADS}, got {self.threads}")
         self.seed = _check_seed(seed)
+        _check_parameter_memory(self.layer_sizes, self.dtype)
+        # One caller at a time: fit, forward, gradients and save hold it (see the class docstring).
+        self._lock = threading.RLock()
         self._rng = np.random.default_rng(seed)
         self.history = History()  # every epoch this trainer has trained, over all fit calls
         self.dataset = None  # what it is trained on, if the caller says: kept in saved models
@@ -215,8 +249,13 @@ class BaseTrainer:
     def _set_parameters(self, weights, biases):
         raise NotImplementedError
 
-    def _train_epoch(self, X, Y, perm):
-        """One epoch of SGD in the order of ``perm``; returns Σ_x Σ_j (a_j − y_j)²."""
+    def _epoch_buffers(self, n_samples):
+        """Whatever _train_slice needs for an epoch over n_samples examples."""
+        return None
+
+    def _train_slice(self, X, Y, perm, cost_sum, buffers):
+        """SGD over whole mini-batches in the order of ``perm``; returns ``cost_sum`` plus their
+        Σ_x Σ_j (a_j − y_j)², added one example at a time in float64."""
         raise NotImplementedError
 
     def _forward(self, X):
@@ -239,6 +278,22 @@ class BaseTrainer:
             weights.append(self._rng.standard_normal((n_out, n_in)).astype(self.dtype))
             biases.append(self._rng.standard_normal(n_out).astype(self.dtype))
         return weights, biases
+
+    def _train_epoch(self, X, Y, perm):
+        """One epoch of SGD in the order of ``perm``; returns Σ_x Σ_j (a_j − y_j)².
+
+        The epoch goes in slices of whole mini-batches, each about SLICE_WORK
+        multiply-adds, so that a KeyboardInterrupt arrives between two slices.
+        """
+        sizes = self.layer_sizes
+        per_example = 2 * sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+        batches = max(1, SLICE_WORK // (per_example * self.batch_size))
+        length = batches * self.batch_size
+        buffers = self._epoch_buffers(len(X))
+        cost_sum = 0.0
+        for start in range(0, len(perm), length):
+            cost_sum = self._train_slice(X, Y, perm[start : start + length], cost_sum, buffers)
+        return cost_sum
 
     def _check_X(self, X, name="X"):
         arr = _as_real_array(name, X)
@@ -312,7 +367,18 @@ class BaseTrainer:
         training after that epoch.
         Raises :class:`DivergenceError` if the cost or a parameter stops being
         finite; the parameters of the last good epoch are kept.
+
+        Interrupting (Ctrl-C, KeyboardInterrupt) takes effect within a
+        fraction of a second, between two slices of mini-batches. The trainer
+        then goes back to where the interrupted epoch began, parameters and
+        random generator both, so it is exactly as after the last completed
+        epoch (recorded in :attr:`history`), and a later ``fit`` continues as
+        if the interrupted epoch had never started.
         """
+        with self._lock:
+            return self._fit(X, y, epochs, validation_data, callbacks)
+
+    def _fit(self, X, y, epochs, validation_data, callbacks):
         X = self._check_X(X)
         Y = self._check_targets(y, len(X))
         epochs = _check_int("epochs", epochs, 0)
@@ -324,11 +390,17 @@ class BaseTrainer:
         history = History()
         for _ in range(epochs):
             saved = self._copy_parameters()
+            generator_state = self._rng.bit_generator.state
             start = time.perf_counter()
-            perm = self._rng.permutation(len(X))
-            # Divergence is reported once, below, rather than as NumPy warnings.
-            with np.errstate(over="ignore", invalid="ignore"):
-                cost_sum = self._train_epoch(X, Y, perm)
+            try:
+                perm = self._rng.permutation(len(X))
+                # Divergence is reported once, below, rather than as NumPy warnings.
+                with np.errstate(over="ignore", invalid="ignore"):
+                    cost_sum = self._train_epoch(X, Y, perm)
+            except BaseException:  # KeyboardInterrupt above all: back to the last whole epoch
+                self._set_parameters(*saved)
+                self._rng.bit_generator.state = generator_state
+                raise
             seconds = time.perf_counter() - start
             epoch = len(self.history) + 1
             train_cost = cost_sum / (2 * len(X))
@@ -352,7 +424,8 @@ class BaseTrainer:
 
     def save(self, path):
         """Save the model to ``path``, atomically, in the ``.npz`` format of :mod:`fastmlp.model_file`."""
-        model_file.save(self, path)
+        with self._lock:
+            model_file.save(self, path)
 
     @classmethod
     def load(cls, path):
@@ -377,7 +450,9 @@ class BaseTrainer:
 
     def forward(self, X):
         """Output activations, shape ``(n_samples, layer_sizes[-1])``."""
-        return self._outputs(self._check_X(X))
+        X = self._check_X(X)
+        with self._lock:
+            return self._outputs(X)
 
     def predict(self, X):
         """The index of the most active output neuron for each sample (first one on ties)."""
@@ -387,7 +462,8 @@ class BaseTrainer:
         """Fraction of samples whose prediction equals ``y`` (labels, or the argmax of a target matrix)."""
         X = self._check_X(X)
         labels = self._labels_of(_as_real_array("y", y), len(X), "y")
-        return self._accuracy(X, labels)
+        with self._lock:
+            return self._accuracy(X, labels)
 
     def _outputs(self, X):
         """_forward on checked inputs; overflow gives inf as IEEE says, silently, in both trainers."""
@@ -407,8 +483,17 @@ class BaseTrainer:
         """
         X = self._check_X(X)
         Y = self._check_targets(y, len(X))
-        with np.errstate(over="ignore", invalid="ignore"):
+        with self._lock, np.errstate(over="ignore", invalid="ignore"):
             return self._gradients(X, Y)
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        del state["_lock"]  # a lock cannot be pickled; the copy gets its own
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._lock = threading.RLock()
 
     def _copy_parameters(self):
         return [w.copy() for w in self.weights], [b.copy() for b in self.biases]

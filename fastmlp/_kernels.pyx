@@ -540,13 +540,11 @@ cdef void epoch_member(const Net* net, const floating* X, const floating* Y,
                        floating eta, floating* wt, floating* b, floating* gwt, floating* gb,
                        floating* act, floating* delta, floating* err,
                        double* total) noexcept nogil:
-    """One epoch over the examples in the order of perm, for every member of a team.
+    """Mini-batches over the examples in the order of perm, for every member of a team.
 
-    Member 0 stores Σ_x Σ_j (a_j − y_j)² in float64, added in the order visited.
+    Member 0 adds Σ_x Σ_j (a_j − y_j)² to total[0] in float64, in the order visited.
     """
     cdef Py_ssize_t start = 0, m
-    if team_rank() == 0:
-        total[0] = 0.0
     while start < n:
         m = min(batch_size, n - start)
         batch_member(net, X, Y, perm + start, m, wt, b, gwt, gb, act, delta, err,
@@ -577,15 +575,17 @@ def train_epoch(const floating[:, ::1] X, const floating[:, ::1] Y, const Py_ssi
                 floating[:, ::1] act, floating[:, ::1] delta, floating[::1] err,
                 const Py_ssize_t[::1] sizes, const Py_ssize_t[::1] w_off,
                 const Py_ssize_t[::1] a_off, int activation, double learning_rate,
-                Py_ssize_t batch_size, int threads):
-    """One epoch of SGD over the examples in the order of ``perm``; updates wt and b.
+                Py_ssize_t batch_size, int threads, double cost_sum=0.0):
+    """SGD over the examples in the order of ``perm``, in mini-batches; updates wt and b.
 
     ``act``, ``delta`` and ``err`` hold at least min(batch_size, n) rows.
-    Returns Σ_x Σ_j (a_j − y_j)² in float64, added in the order visited.
+    Returns cost_sum + Σ_x Σ_j (a_j − y_j)², added in float64 in the order
+    visited: an epoch may go in several calls, each continuing the sum.
     """
     cdef Net net = make_net(sizes, w_off, a_off, activation)
     cdef double total[1]
     cdef Py_ssize_t n = perm.shape[0]
+    total[0] = cost_sum
     with nogil:
         if threads > 1 and min(batch_size, n) >= MIN_PARALLEL:
             with parallel(num_threads=threads):

@@ -174,6 +174,9 @@ def train(args):
     start = time.perf_counter()
     try:
         history = trainer.fit(X, y, args.epochs, validation_data=(X_test, y_test), callbacks=report)
+    except KeyboardInterrupt:
+        progress.close()
+        return _interrupted(trainer, args.save, err)
     finally:
         progress.close()
     wall = time.perf_counter() - start
@@ -189,6 +192,19 @@ def train(args):
     if args.plot:
         _plot(trainer, args.plot, out, quiet=args.json)
     return 0
+
+
+def _interrupted(trainer, save, err):
+    """Ctrl-C during training: keep the completed epochs (fit went back to the last one), say so."""
+    kept = len(trainer.history)
+    message = f"fastmlp: interrupted; the model keeps its {kept} completed epoch{'s' if kept != 1 else ''}"
+    if save and kept:
+        trainer.save(save)
+        message += f", saved to {save}"
+    elif save:
+        message += f"; nothing was written to {save}"
+    print(message, file=err)
+    return 130
 
 
 def _progress_bar(total, disable, err):

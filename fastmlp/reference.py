@@ -267,9 +267,8 @@ class ReferenceTrainer(BaseTrainer):
             b -= step * g
         return errors
 
-    def _train_epoch(self, X, Y, perm):
-        total = 0.0
-        for start in range(0, len(X), self.batch_size):
+    def _train_slice(self, X, Y, perm, total, buffers):
+        for start in range(0, len(perm), self.batch_size):
             batch = perm[start : start + self.batch_size]
             for e in self._update_mini_batch(X[batch], Y[batch]).tolist():
                 total += e  # contract 8: float64, in the order visited

@@ -76,12 +76,14 @@ class Trainer(BaseTrainer):
             np.empty(rows, dtype=self.dtype),
         )
 
-    def _train_epoch(self, X, Y, perm):
-        batch_size = min(self.batch_size, len(X))
-        gwt, gb, act, delta, err = self._work_buffers(batch_size)
+    def _epoch_buffers(self, n_samples):
+        return self._work_buffers(min(self.batch_size, n_samples))
+
+    def _train_slice(self, X, Y, perm, cost_sum, buffers):
+        gwt, gb, act, delta, err = buffers
         return _kernels.train_epoch(
             X, Y, perm.astype(np.intp, copy=False), self._wt, self._b, gwt, gb, act, delta, err,
-            *self._layout(), self.learning_rate, batch_size, self.threads,
+            *self._layout(), self.learning_rate, min(self.batch_size, len(perm)), self.threads, cost_sum,
         )
 
     def _forward(self, X):

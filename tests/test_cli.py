@@ -185,3 +185,34 @@ def test_the_console_script_on_real_mnist(tmp_path):
                           capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["test_accuracy"] == record["test_accuracy"]
+
+
+@pytest.mark.parametrize("interrupt_in_epoch", [1, 3])
+def test_ctrl_c_keeps_the_completed_epochs(small_data, capsys, tmp_path, monkeypatch, interrupt_in_epoch):
+    """Ctrl-C in epoch 3 keeps and saves epochs 1 and 2; in epoch 1, nothing is written."""
+    data, _ = small_data
+    model = tmp_path / "m.npz"
+    real = Trainer._train_slice
+
+    def interrupt(self, *args):
+        if len(self.history) + 1 == interrupt_in_epoch:
+            raise KeyboardInterrupt
+        return real(self, *args)
+
+    monkeypatch.setattr(Trainer, "_train_slice", interrupt)
+    code, out, err = run(capsys, "train", "--epochs", "5", "--seed", "2", "--layers", "784,12,10",
+                         "--save", str(model), "--quiet")
+    assert code == 130
+    kept = interrupt_in_epoch - 1
+    if kept:
+        assert f"keeps its {kept} completed epochs, saved to {model}" in err
+        monkeypatch.undo()
+        expected = Trainer((784, 12, 10), seed=2)
+        expected.fit(*data[0], kept)
+        saved = Trainer.load(model)
+        assert all(np.array_equal(a, b) for a, b in zip(saved.weights, expected.weights))
+        assert len(saved.history) == kept
+    else:
+        assert "keeps its 0 completed epochs; nothing was written" in err
+        assert not model.exists()
+    assert not [p for p in os.listdir(tmp_path) if p != "m.npz"]
