@@ -107,6 +107,24 @@ def time_peer(cls, X, Y, dtype, threads, batch_size, repeats):
     return statistics.median(times)
 
 
+def concurrency(X, y, repeats):
+    """(one trainer alone, two trainers in two Python threads): wall seconds of `repeats` epochs
+    each, float64, batch 100, one kernel thread each; the best of 3 tries."""
+    import threading
+
+    def run(count):
+        trainers = [Trainer(SIZES, batch_size=100, seed=i) for i in range(count)]
+        workers = [threading.Thread(target=t.fit, args=(X, y, repeats)) for t in trainers]
+        start = time.perf_counter()
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+        return time.perf_counter() - start
+
+    return min(run(1) for _ in range(3)), min(run(2) for _ in range(3))
+
+
 def _blas_threads(threads):
     try:
         from threadpoolctl import threadpool_limits
@@ -205,6 +223,10 @@ def main(argv=None):
     for batch in BATCH_SIZES:
         gain = results["float64", 1, batch][0] / results["float32", 1, batch][0]
         checks.append((f"batch {batch}: float32 ≥ 1.7× float64", gain >= 1.7, f"{gain:.2f}×"))
+    alone, together = concurrency(np.ascontiguousarray(X, dtype="float64"), y, args.repeats)
+    checks.append((f"two trainers in two Python threads take ≤ 1.2× one trainer's wall time "
+                   f"({args.repeats} epochs each, batch 100)", together <= 1.2 * alone,
+                   f"{together:.2f} s against {alone:.2f} s: {together / alone:.2f}×"))
     for dtype in ("float64", "float32"):
         memory = peak_memory(dtype)
         if memory:

@@ -185,7 +185,9 @@ def test_a_save_killed_midway_leaves_a_whole_file(tmp_path):
     first.save(path)
     second = Trainer((1000, 2000, 10), seed=2)
     for delay in (0.05, 0.13, 0.31):
-        child = subprocess.Popen([sys.executable, "-c", _SAVE_FOREVER, str(path)], stdout=subprocess.PIPE, text=True)
+        # Started outside the source tree, which holds fastmlp without its compiled kernels.
+        child = subprocess.Popen([sys.executable, "-c", _SAVE_FOREVER, str(path)], stdout=subprocess.PIPE,
+                                 text=True, cwd=tmp_path)
         assert child.stdout.readline().strip() == "saving"
         time.sleep(delay)
         child.kill()
