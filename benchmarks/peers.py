@@ -12,7 +12,8 @@ import numpy as np
 
 
 def _sigmoid(z):
-    return 1.0 / (1.0 + np.exp(-z))
+    with np.errstate(over="ignore"):  # exp(-z) = inf for very negative z gives 0, as it should
+        return 1.0 / (1.0 + np.exp(-z))
 
 
 class NumpyPeer:
