@@ -8,6 +8,7 @@ of SGD, the forward pass and the mini-batch gradient.
 
 from __future__ import annotations
 
+import copy
 import numbers
 import os
 import threading
@@ -110,8 +111,9 @@ def _check_parameter_memory(sizes, dtype):
     # The parameters are drawn in float64, and training holds a gradient of the same size.
     if count * 8 + 2 * needed > available:
         raise MemoryError(
-            f"layer_sizes {sizes} has {count:,} weights and biases: "
-            f"{needed / 2**30:,.1f} GiB in {dtype.name}, more than this machine's memory"
+            f"layer_sizes {sizes} has {count:,} weights and biases: {needed / 2**30:,.1f} GiB in "
+            f"{dtype.name}, and training needs about {(count * 8 + 2 * needed) / 2**30:,.1f} GiB, "
+            f"more than this machine's memory ({available / 2**30:,.1f} GiB)"
         )
 
 
@@ -397,24 +399,25 @@ class BaseTrainer:
                 # Divergence is reported once, below, rather than as NumPy warnings.
                 with np.errstate(over="ignore", invalid="ignore"):
                     cost_sum = self._train_epoch(X, Y, perm)
-            except BaseException:  # KeyboardInterrupt above all: back to the last whole epoch
+                seconds = time.perf_counter() - start
+                epoch = len(self.history) + 1
+                train_cost = cost_sum / (2 * len(X))
+                if not (np.isfinite(train_cost) and self._parameters_finite()):
+                    raise DivergenceError(
+                        f"training diverged in epoch {epoch}: the cost or a parameter is no longer finite "
+                        f"(learning_rate={self.learning_rate}); try a smaller learning rate, or inputs "
+                        f"of smaller magnitude. The parameters of the previous epoch were kept.",
+                        history,
+                    )
+                record = EpochRecord(epoch=epoch, train_cost=train_cost, seconds=seconds)
+                if validation is not None:
+                    record.validation_accuracy = self._accuracy(*validation)
+            except BaseException:
+                # Divergence, or KeyboardInterrupt above all, before the epoch is recorded:
+                # back to the last whole epoch, parameters and generator both.
                 self._set_parameters(*saved)
                 self._rng.bit_generator.state = generator_state
                 raise
-            seconds = time.perf_counter() - start
-            epoch = len(self.history) + 1
-            train_cost = cost_sum / (2 * len(X))
-            if not (np.isfinite(train_cost) and self._parameters_finite()):
-                self._set_parameters(*saved)
-                raise DivergenceError(
-                    f"training diverged in epoch {epoch}: the cost or a parameter is no longer finite "
-                    f"(learning_rate={self.learning_rate}); try a smaller learning rate, or inputs "
-                    f"of smaller magnitude. The parameters of the previous epoch were kept.",
-                    history,
-                )
-            record = EpochRecord(epoch=epoch, train_cost=train_cost, seconds=seconds)
-            if validation is not None:
-                record.validation_accuracy = self._accuracy(*validation)
             history.epochs.append(record)
             self.history.epochs.append(record)
             answers = [callback(record) for callback in callbacks]  # every callback hears every epoch
@@ -487,9 +490,10 @@ class BaseTrainer:
             return self._gradients(X, Y)
 
     def __getstate__(self):
-        state = self.__dict__.copy()
-        del state["_lock"]  # a lock cannot be pickled; the copy gets its own
-        return state
+        # A snapshot taken while no other thread trains the trainer; the lock
+        # itself cannot be pickled, and the copy gets its own.
+        with self._lock:
+            return {name: copy.deepcopy(value) for name, value in self.__dict__.items() if name != "_lock"}
 
     def __setstate__(self, state):
         self.__dict__.update(state)

@@ -57,7 +57,11 @@ cdef extern from *:
     static int fastmlp_team_size(void) { return omp_get_num_threads(); }
     static int fastmlp_team_rank(void) { return omp_get_thread_num(); }
     static void fastmlp_barrier(void) {
+    #ifdef _MSC_VER
+        __pragma(omp barrier)
+    #else
         _Pragma("omp barrier")
+    #endif
     }
     #else
     static int fastmlp_team_size(void) { return 1; }

@@ -174,6 +174,7 @@ def _bad_fit_calls():
         ((X[:0], y[:0]), {}, ValueError, "X holds no samples"),
         ((X.astype(complex), y), {}, TypeError, "X must hold real numbers"),
         ((X.astype(object), y), {}, TypeError, "X must hold real numbers"),
+        ((X.astype(str), y), {}, TypeError, "X must hold real numbers"),
         ((np.full((6, 4), np.nan), y), {}, ValueError, "X contains NaN or infinite"),
         ((X, y[:5]), {}, ValueError, r"y must be labels of shape \(6,\)"),
         ((X, y + 3), {}, ValueError, r"labels must lie in \[0, 2\]"),

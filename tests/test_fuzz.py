@@ -42,7 +42,7 @@ def data_for(draw, sizes):
     """(X, y): half the time shaped for the network (any dtype, labels or targets), else anything."""
     if draw(st.integers(0, 2)) == 2:
         return draw(arrays()), draw(arrays())
-    n = draw(st.integers(0, 7))
+    n = draw(st.integers(0, 80))  # 32 examples or more take the threaded path
     X = draw(arrays((n, sizes[0])))
     labels = hnp.arrays(np.int64, (n,), elements=st.integers(0, sizes[-1] - 1))
     y = draw(st.one_of(labels, labels, arrays((n,)), arrays((n, sizes[-1])), arrays()))
@@ -55,6 +55,7 @@ layer_sizes = st.one_of(
     st.lists(st.one_of(st.integers(1, 6), st.sampled_from([2.0, "3", None, True])), min_size=1, max_size=3),
     _odd_values,
 )
+
 
 def usually(valid, invalid):
     """Valid values three times in four, so that most examples get past the constructor."""
