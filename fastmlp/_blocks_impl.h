@@ -60,15 +60,17 @@ static void FASTMLP_NAME(weighted_sums_block)(
         FASTMLP_NAME(weighted_sums_of)(1, a, n_in, w, stride, z);
 }
 
-/* The gradient sums of 4 weight rows and N outputs: out_r[q] = in_r[q] + Σ_i a_i[r]·d_i[q]
+/* The gradient sums of 4 weight rows and N outputs: S_r[q] = in_r[q] + Σ_i a_i[r]·d_i[q]
  * for i = i0 … i1−1 in order, where a_i = a + (idx ? idx[i] : i)·a_stride
  * (the 4 inputs r of example i) and d_i = d + i·d_stride (its N deltas).
  * With first, the sums start from the term of i0 instead, and `in` is not read.
+ * Stores out_r[q] = S_r[q], or, with step_out, takes the SGD step on `out`
+ * instead: out_r[q] = out_r[q] − step·S_r[q].
  * Row r of `in` starts at in + r·in_stride, of `out` at out + r·out_stride. */
 static void FASTMLP_NAME(nudge_block)(
     const T* a, const Py_ssize_t* idx, Py_ssize_t a_stride, const T* d, Py_ssize_t d_stride,
     Py_ssize_t i0, Py_ssize_t i1, int first, const T* in, Py_ssize_t in_stride,
-    T* out, Py_ssize_t out_stride)
+    T* out, Py_ssize_t out_stride, int step_out, T step)
 {
 #ifdef FASTMLP_VECTORS
     V s[4][NV], di[NV];
@@ -92,7 +94,10 @@ static void FASTMLP_NAME(nudge_block)(
         }
     }
     for (int r = 0; r < 4; r++)
-        for (int v = 0; v < NV; v++) STORE(out + r * out_stride + v * L, s[r][v]);
+        for (int v = 0; v < NV; v++) {
+            T* o = out + r * out_stride + v * L;
+            STORE(o, step_out ? LOAD(o) - step * s[r][v] : s[r][v]);
+        }
 #else
     for (int r = 0; r < 4; r++)
         for (int q = 0; q < N; q++) {
@@ -101,7 +106,8 @@ static void FASTMLP_NAME(nudge_block)(
                 T term = a[(idx ? idx[i] : i) * a_stride + r] * d[i * d_stride + q];
                 s = (first && i == i0) ? term : s + term;
             }
-            out[r * out_stride + q] = s;
+            T* o = out + r * out_stride + q;
+            *o = step_out ? *o - step * s : s;
         }
 #endif
 }

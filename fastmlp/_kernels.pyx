@@ -96,11 +96,11 @@ cdef extern from "_blocks.h" nogil:
     void nudge_block_f64(const double* a, const Py_ssize_t* idx, Py_ssize_t a_stride,
                          const double* d, Py_ssize_t d_stride, Py_ssize_t i0, Py_ssize_t i1,
                          int first, const double* g_in, Py_ssize_t in_stride,
-                         double* g_out, Py_ssize_t out_stride)
+                         double* g_out, Py_ssize_t out_stride, int step_out, double step)
     void nudge_block_f32(const float* a, const Py_ssize_t* idx, Py_ssize_t a_stride,
                          const float* d, Py_ssize_t d_stride, Py_ssize_t i0, Py_ssize_t i1,
                          int first, const float* g_in, Py_ssize_t in_stride,
-                         float* g_out, Py_ssize_t out_stride)
+                         float* g_out, Py_ssize_t out_stride, int step_out, float step)
 
 
 cdef struct Net:
@@ -333,15 +333,18 @@ cdef void backprop_block(const Net* net, Py_ssize_t block, Py_ssize_t m,
 
 cdef void nudge_rows(const Net* net, Py_ssize_t l, Py_ssize_t k0, Py_ssize_t i0, Py_ssize_t i1,
                      const floating* X, const Py_ssize_t* idx, const floating* act,
-                     const floating* delta, floating* gwt) noexcept nogil:
+                     const floating* delta, floating* gwt, floating* wt,
+                     floating step) noexcept nogil:
     """Add the nudges of examples i0 … i1 to rows k0 … k0+ROWS of Gᵀ for layer l.
 
     G[j,k] = Σ_i δ_ij·a_ik in the order of i: started at i = 0, continued
-    from the stored partial sums otherwise. Needs n_out ≥ LANES. Outputs go
-    LANES at a time. When LANES does not divide n_out, a last group ending
-    at n_out overlaps the others: it goes first, while all its sums are as
-    the previous sweep left them, and keeps only the outputs that no other
-    group has (a continued sum must not be advanced twice).
+    from the stored partial sums otherwise. With ``wt`` (the mini-batch's
+    last examples), the finished sums are not stored: they go straight into
+    the step W ← W − step·G. Needs n_out ≥ LANES. Outputs go LANES at a
+    time. When LANES does not divide n_out, a last group ending at n_out
+    overlaps the others: it goes first, while all its sums are as the
+    previous sweep left them, and keeps only the outputs that no other group
+    has (a continued sum must not be advanced twice).
     """
     cdef floating tail[ROWS * 16]
     cdef Py_ssize_t LANES = lanes(gwt)
@@ -351,6 +354,8 @@ cdef void nudge_rows(const Net* net, Py_ssize_t l, Py_ssize_t k0, Py_ssize_t i0,
     cdef const Py_ssize_t* a_idx
     cdef const floating* d = delta + net.a_off[l]
     cdef floating* g = gwt + net.w_off[l] + k0 * n_out
+    cdef floating* out = g if wt == NULL else wt + net.w_off[l] + k0 * n_out
+    cdef int step_out = wt != NULL
     if l == 0:  # the inputs are rows idx[i] of X
         a, a_idx, a_stride = X + k0, idx, net.sizes[0]
     else:  # the inputs are the previous layer's activations, rows i of act
@@ -358,33 +363,38 @@ cdef void nudge_rows(const Net* net, Py_ssize_t l, Py_ssize_t k0, Py_ssize_t i0,
     if n_out % LANES:
         if floating is double:
             nudge_block_f64(a, a_idx, a_stride, d + shift, net.width, i0, i1, i0 == 0,
-                            g + shift, n_out, tail, LANES)
+                            g + shift, n_out, tail, LANES, 0, 0)
         else:
             nudge_block_f32(a, a_idx, a_stride, d + shift, net.width, i0, i1, i0 == 0,
-                            g + shift, n_out, tail, LANES)
+                            g + shift, n_out, tail, LANES, 0, 0)
         for r in range(ROWS):
             for q in range(LANES - n_out % LANES, LANES):
-                g[r * n_out + shift + q] = tail[r * LANES + q]
+                if step_out:
+                    out[r * n_out + shift + q] = out[r * n_out + shift + q] - step * tail[r * LANES + q]
+                else:
+                    out[r * n_out + shift + q] = tail[r * LANES + q]
     j0 = 0
     while j0 + LANES <= n_out:
         if floating is double:
             nudge_block_f64(a, a_idx, a_stride, d + j0, net.width, i0, i1, i0 == 0,
-                            g + j0, n_out, g + j0, n_out)
+                            g + j0, n_out, out + j0, n_out, step_out, step)
         else:
             nudge_block_f32(a, a_idx, a_stride, d + j0, net.width, i0, i1, i0 == 0,
-                            g + j0, n_out, g + j0, n_out)
+                            g + j0, n_out, out + j0, n_out, step_out, step)
         j0 += LANES
 
 
 cdef void nudge_row(const Net* net, Py_ssize_t l, Py_ssize_t k,
                     Py_ssize_t i0, Py_ssize_t i1, const floating* X, const Py_ssize_t* idx,
-                    const floating* act, const floating* delta, floating* gwt) noexcept nogil:
+                    const floating* act, const floating* delta, floating* gwt, floating* wt,
+                    floating step) noexcept nogil:
     """nudge_rows for the single row k, and any number of outputs."""
     cdef Py_ssize_t n_out = net.sizes[l + 1]
     cdef Py_ssize_t i, j
     cdef floating a_ik
     cdef const floating* d
     cdef floating* g = gwt + net.w_off[l] + k * n_out
+    cdef floating* w
     for i in range(i0, i1):
         if l == 0:
             a_ik = X[idx[i] * net.sizes[0] + k]
@@ -397,6 +407,10 @@ cdef void nudge_row(const Net* net, Py_ssize_t l, Py_ssize_t k,
         else:
             for j in range(n_out):
                 g[j] = g[j] + a_ik * d[j]
+    if wt != NULL:
+        w = wt + net.w_off[l] + k * n_out
+        for j in range(n_out):
+            w[j] = w[j] - step * g[j]
 
 
 cdef inline void row_range(Py_ssize_t n_in, int part, int parts, Py_ssize_t* k_begin,
@@ -409,37 +423,36 @@ cdef inline void row_range(Py_ssize_t n_in, int part, int parts, Py_ssize_t* k_b
 
 cdef void nudge_chunk(const Net* net, int part, int parts, Py_ssize_t i0, Py_ssize_t i1,
                       const floating* X, const Py_ssize_t* idx, const floating* act,
-                      const floating* delta, floating* gwt) noexcept nogil:
-    """Add the nudges of examples i0 … i1 to one part of every layer's weight rows."""
+                      const floating* delta, floating* gwt, floating* wt,
+                      floating step) noexcept nogil:
+    """Add the nudges of examples i0 … i1 to one part of every layer's weight rows.
+
+    With ``wt``, these are the mini-batch's last examples: finish the sums
+    and take the step W ← W − step·G on those rows at once.
+    """
     cdef Py_ssize_t l, k, k_end
     for l in range(net.n_layers):
         row_range(net.sizes[l], part, parts, &k, &k_end)
         if net.sizes[l + 1] >= lanes(gwt):
             while k + ROWS <= k_end:
-                nudge_rows(net, l, k, i0, i1, X, idx, act, delta, gwt)
+                nudge_rows(net, l, k, i0, i1, X, idx, act, delta, gwt, wt, step)
                 k += ROWS
         while k < k_end:
-            nudge_row(net, l, k, i0, i1, X, idx, act, delta, gwt)
+            nudge_row(net, l, k, i0, i1, X, idx, act, delta, gwt, wt, step)
             k += 1
 
 
-cdef void finish_part(const Net* net, int part, int parts, Py_ssize_t m, floating* gwt,
-                      floating* wt, floating step) noexcept nogil:
-    """With ``wt``, the step W ← W − step·G on one part of every layer's rows; else G ← G/m."""
+cdef void divide_part(const Net* net, int part, int parts, Py_ssize_t m,
+                      floating* gwt) noexcept nogil:
+    """G ← G/m on one part of every layer's rows: the mini-batch gradient."""
     cdef Py_ssize_t l, j, k_begin, k_end, n_out
     cdef floating* g
-    cdef floating* w
     for l in range(net.n_layers):
         n_out = net.sizes[l + 1]
         row_range(net.sizes[l], part, parts, &k_begin, &k_end)
         g = gwt + net.w_off[l] + k_begin * n_out
-        if wt != NULL:
-            w = wt + net.w_off[l] + k_begin * n_out
-            for j in range((k_end - k_begin) * n_out):
-                w[j] = w[j] - step * g[j]
-        else:
-            for j in range((k_end - k_begin) * n_out):
-                g[j] = g[j] / <floating>m
+        for j in range((k_end - k_begin) * n_out):
+            g[j] = g[j] / <floating>m
 
 
 cdef void finish_biases(const Net* net, Py_ssize_t m, const floating* delta, floating* gb,
@@ -529,10 +542,13 @@ cdef void batch_member(const Net* net, const floating* X, const floating* Y,
             backprop_block(net, block, m, X, Y, idx, wt, b, act, delta, err)
         if parts > 1:
             barrier()
-        # Every nudge was computed with the old weights before any weight moves.
-        nudge_chunk(net, me, parts, i0, i1, X, idx, act, delta, gwt)
+        # Every nudge was computed with the old weights before any weight moves:
+        # the step comes with the last chunk's sums, after all the deltas.
+        nudge_chunk(net, me, parts, i0, i1, X, idx, act, delta, gwt,
+                    wt if update and i1 == m else NULL, step)
         i0 = i1
-    finish_part(net, me, parts, m, gwt, wt if update else NULL, step)
+    if not update:
+        divide_part(net, me, parts, m, gwt)
     if me == 0:
         finish_biases(net, m, delta, gb, b if update else NULL, step)
         for i in range(m):
