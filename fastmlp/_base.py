@@ -109,10 +109,11 @@ def _check_parameter_memory(sizes, dtype):
     except (AttributeError, OSError, ValueError):
         available = 2**63
     # The parameters are drawn in float64, and training holds a gradient of the same size.
-    if count * 8 + 2 * needed > available:
+    training = count * 8 + 2 * needed
+    if training > available:
         raise MemoryError(
             f"layer_sizes {sizes} has {count:,} weights and biases: {needed / 2**30:,.1f} GiB in "
-            f"{dtype.name}, and training needs about {(count * 8 + 2 * needed) / 2**30:,.1f} GiB, "
+            f"{dtype.name}, and training needs about {training / 2**30:,.1f} GiB, "
             f"more than this machine's memory ({available / 2**30:,.1f} GiB)"
         )
 

@@ -605,17 +605,12 @@ def train_epoch(const floating[:, ::1] X, const floating[:, ::1] Y, const Py_ssi
     cdef Net net = make_net(sizes, w_off, a_off, activation)
     cdef double total[1]
     cdef Py_ssize_t n = perm.shape[0]
+    cdef int team = threads if min(batch_size, n) >= MIN_PARALLEL else 1
     total[0] = cost_sum
-    with nogil:
-        if threads > 1 and min(batch_size, n) >= MIN_PARALLEL:
-            with parallel(num_threads=threads):
-                epoch_member(&net, &X[0, 0], &Y[0, 0], &perm[0], n, batch_size,
-                             <floating>learning_rate, &wt[0], &b[0], &gwt[0], &gb[0],
-                             &act[0, 0], &delta[0, 0], &err[0], total)
-        else:
-            epoch_member(&net, &X[0, 0], &Y[0, 0], &perm[0], n, batch_size,
-                         <floating>learning_rate, &wt[0], &b[0], &gwt[0], &gb[0],
-                         &act[0, 0], &delta[0, 0], &err[0], total)
+    with nogil, parallel(num_threads=team):
+        epoch_member(&net, &X[0, 0], &Y[0, 0], &perm[0], n, batch_size,
+                     <floating>learning_rate, &wt[0], &b[0], &gwt[0], &gb[0],
+                     &act[0, 0], &delta[0, 0], &err[0], total)
     return total[0]
 
 
@@ -668,15 +663,11 @@ def gradients(const floating[:, ::1] X, const floating[:, ::1] Y, const Py_ssize
     cdef Net net = make_net(sizes, w_off, a_off, activation)
     cdef Py_ssize_t m = order.shape[0]
     cdef double total[1]
+    cdef int team = threads if m >= MIN_PARALLEL else 1
     total[0] = 0.0
-    with nogil:
-        if threads > 1 and m >= MIN_PARALLEL:
-            with parallel(num_threads=threads):
-                batch_member(&net, &X[0, 0], &Y[0, 0], &order[0], m, <floating*>&wt[0], <floating*>&b[0], &gwt[0],
-                             &gb[0], &act[0, 0], &delta[0, 0], &err[0], 0, False, total)
-        else:
-            batch_member(&net, &X[0, 0], &Y[0, 0], &order[0], m, <floating*>&wt[0], <floating*>&b[0], &gwt[0],
-                         &gb[0], &act[0, 0], &delta[0, 0], &err[0], 0, False, total)
+    with nogil, parallel(num_threads=team):
+        batch_member(&net, &X[0, 0], &Y[0, 0], &order[0], m, <floating*>&wt[0], <floating*>&b[0],
+                     &gwt[0], &gb[0], &act[0, 0], &delta[0, 0], &err[0], 0, False, total)
 
 
 def exp(const floating[::1] x, floating[::1] out):
