@@ -9,6 +9,7 @@
 from ._base import BaseTrainer, DivergenceError, EpochRecord, History
 from .model_file import ModelFileError
 from .reference import ReferenceTrainer
+from .schedules import StepDecay
 from .trainer import Trainer, build_info
 
 __version__ = "0.1.0"
@@ -20,6 +21,7 @@ __all__ = [
     "History",
     "ModelFileError",
     "ReferenceTrainer",
+    "StepDecay",
     "Trainer",
     "build_info",
     "__version__",

@@ -14,12 +14,17 @@ import os
 import threading
 import time
 from dataclasses import asdict, dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
 from . import model_file
+from .schedules import StepDecay
 
-ACTIVATIONS = ("sigmoid", "relu")
+ACTIVATIONS = ("sigmoid", "relu", "tanh")
+#: The costs, and the output layer each one pairs with (None: the trainer's activation).
+COSTS = {"quadratic": None, "cross_entropy": "sigmoid", "log_likelihood": "softmax"}
+INITS = ("standard", "scaled")
 DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 MAX_THREADS = 256
 #: Multiply-adds per call into the epoch's arithmetic: whole mini-batches of
@@ -33,7 +38,7 @@ class EpochRecord:
     """What one epoch of :meth:`BaseTrainer.fit` measured."""
 
     epoch: int  #: 1-based, counted over every ``fit`` call on this trainer.
-    train_cost: float  #: mean quadratic cost over the epoch's examples, each taken before its step.
+    train_cost: float  #: mean cost over the epoch's examples, each taken before its step (without the L2 term).
     seconds: float  #: wall time of the epoch's training, without validation.
     validation_accuracy: float | None = None  #: fraction right on ``validation_data``.
 
@@ -43,6 +48,8 @@ class History:
     """The records of one :meth:`BaseTrainer.fit` call, an :class:`EpochRecord` per epoch."""
 
     epochs: list[EpochRecord] = field(default_factory=list)
+    #: With ``early_stopping``: the epoch of the best validation accuracy, whose parameters the trainer kept.
+    best_epoch: int | None = None
 
     @property
     def train_cost(self) -> list[float]:
@@ -62,6 +69,13 @@ class History:
 
     def __len__(self) -> int:
         return len(self.epochs)
+
+
+class _Rate(NamedTuple):
+    """What one epoch's steps use (contract 7): η, and the decay factor 1 − η·λ/n."""
+
+    learning_rate: float
+    decay: float
 
 
 class DivergenceError(FloatingPointError):
@@ -100,7 +114,7 @@ def _check_layer_sizes(layer_sizes):
     return tuple(int(n) for n in sizes)
 
 
-def _check_parameter_memory(sizes, dtype):
+def _check_parameter_memory(sizes, dtype, momentum=0.0):
     """Refuse, before allocating anything, a network whose parameters cannot fit in memory."""
     count = sum((n_in + 1) * n_out for n_in, n_out in zip(sizes[:-1], sizes[1:]))
     needed = count * dtype.itemsize
@@ -108,8 +122,9 @@ def _check_parameter_memory(sizes, dtype):
         available = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (AttributeError, OSError, ValueError):
         available = 2**63
-    # The parameters are drawn in float64, and training holds a gradient of the same size.
-    training = count * 8 + 2 * needed
+    # The parameters are drawn in float64, and training holds a gradient of
+    # the same size (and velocities, with momentum).
+    training = count * 8 + (3 if momentum else 2) * needed
     if training > available:
         raise MemoryError(
             f"layer_sizes {sizes} has {count:,} weights and biases: {needed / 2**30:,.1f} GiB in "
@@ -129,6 +144,32 @@ def _check_learning_rate(value, dtype):
     if not (np.isfinite(rounded) and rounded > 0):
         raise ValueError(f"learning_rate {value} is {rounded} in {dtype.name}; it must be finite and > 0 there")
     return value
+
+
+def _check_real(name, value, low, high=None, *, high_open=False):
+    """A finite real number in [low, high] (or [low, high) with high_open)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {value!r} of type {type(value).__name__}")
+    value = float(value)
+    above = high is not None and (value >= high if high_open else value > high)
+    if not np.isfinite(value) or value < low or above:
+        bound = "" if high is None else f" and {'<' if high_open else '<='} {high}"
+        raise ValueError(f"{name} must be finite, >= {low}{bound}, got {value}")
+    return value
+
+
+def _check_choice(name, value, choices):
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}")
+    return value
+
+
+def _check_schedule(schedule):
+    if schedule is None or schedule == "constant":
+        return None
+    if isinstance(schedule, StepDecay):
+        return schedule
+    raise TypeError(f"schedule must be None, 'constant' or a fastmlp.StepDecay, got {schedule!r}")
 
 
 def _check_seed(seed):
@@ -155,9 +196,7 @@ def _check_dtype(dtype):
 
 
 def _check_activation(activation):
-    if activation not in ACTIVATIONS:
-        raise ValueError(f"activation must be one of {', '.join(map(repr, ACTIVATIONS))}, got {activation!r}")
-    return activation
+    return _check_choice("activation", activation, ACTIVATIONS)
 
 
 def _all_finite(arr, rows=4096):
@@ -176,20 +215,41 @@ def _as_real_array(name, value):
 
 
 class BaseTrainer:
-    """A fully connected network trained by mini-batch SGD on the quadratic cost.
+    """A fully connected network trained by mini-batch SGD with backprop.
 
     Parameters
     ----------
     layer_sizes : sequence of int
         Neurons per layer, input first: ``(784, 16, 16, 10)`` is the network
         of the classic MNIST picture.
-    activation : {"sigmoid", "relu"}
-        The activation of every layer, the output layer included.
+    activation : {"sigmoid", "relu", "tanh"}
+        The activation of the hidden layers, and of the output layer with
+        the quadratic cost.
+    cost : {"quadratic", "cross_entropy", "log_likelihood"}
+        The cost of one example: ``½ Σ_j (a_j − y_j)²``; the cross-entropy
+        ``−Σ_j [y_j ln a_j + (1 − y_j) ln(1 − a_j)]`` over a sigmoid output
+        layer; or the log-likelihood ``−ln a_y`` over a softmax output layer,
+        whose outputs are probabilities summing to 1 (needs two or more outputs).
     learning_rate : float
         η in the step ``w ← w − (η/m)·Σ ∂C_x/∂w`` over a mini-batch of m examples.
     batch_size : int
         Examples per mini-batch. The last mini-batch of an epoch holds the
         remainder; a batch size above the number of examples makes one batch.
+    l2 : float
+        L2 weight decay λ ≥ 0, as in Nielsen's book: each step first scales
+        the weights (not the biases) by ``1 − η·λ/n``, n the number of
+        training examples given to ``fit``.
+    momentum : float
+        μ in [0, 1): with μ > 0, each step is ``v ← μ·v − (η/m)·Σ ∂C_x/∂w``,
+        ``w ← w + v``, with a velocity v per weight and bias (kept by
+        :meth:`save`).
+    init : {"standard", "scaled"}
+        Initial weights drawn from N(0, 1) (the classic network) or from
+        N(0, 1/n_in), n_in the inputs of the neuron, which keeps large layers
+        out of saturation. Biases are N(0, 1) either way.
+    schedule : None, "constant" or StepDecay
+        How the learning rate changes from epoch to epoch: constant, or
+        :class:`StepDecay`.
     seed : int or numpy.random.SeedSequence, optional
         Seeds ``np.random.default_rng``, which draws the initial parameters and
         every epoch's shuffle. ``None`` seeds from the operating system.
@@ -224,41 +284,68 @@ class BaseTrainer:
         layer_sizes,
         *,
         activation="sigmoid",
+        cost="quadratic",
         learning_rate=3.0,
         batch_size=10,
+        l2=0.0,
+        momentum=0.0,
+        init="standard",
+        schedule=None,
         seed=None,
         dtype="float64",
         threads=1,
     ):
         self.layer_sizes = _check_layer_sizes(layer_sizes)
         self.activation = _check_activation(activation)
+        self.cost = _check_choice("cost", cost, tuple(COSTS))
+        if self.cost == "log_likelihood" and self.layer_sizes[-1] < 2:
+            raise ValueError("cost='log_likelihood' needs at least 2 output neurons: a softmax of one is always 1")
         self.dtype = _check_dtype(dtype)
         self.learning_rate = _check_learning_rate(learning_rate, self.dtype)
         self.batch_size = _check_int("batch_size", batch_size, 1)
+        self.l2 = _check_real("l2", l2, 0.0)
+        self.momentum = _check_real("momentum", momentum, 0.0, 1.0, high_open=True)
+        self.init = _check_choice("init", init, INITS)
+        self.schedule = _check_schedule(schedule)
         self.threads = _check_int("threads", threads, 1)
         if self.threads > MAX_THREADS:
             raise ValueError(f"threads must be <= {MAX_THREADS}, got {self.threads}")
         self.seed = _check_seed(seed)
-        _check_parameter_memory(self.layer_sizes, self.dtype)
+        _check_parameter_memory(self.layer_sizes, self.dtype, self.momentum)
         # One caller at a time: fit, forward, gradients and save hold it (see the class docstring).
         self._lock = threading.RLock()
         self._rng = np.random.default_rng(seed)
         self.history = History()  # every epoch this trainer has trained, over all fit calls
         self.dataset = None  # what it is trained on, if the caller says: kept in saved models
         self._set_parameters(*self._initial_parameters())
+        if self.momentum:
+            self._set_velocities([np.zeros_like(w) for w in self.weights], [np.zeros_like(b) for b in self.biases])
+
+    @property
+    def output_activation(self):
+        """The output layer's activation: ``activation`` with the quadratic cost, else the cost's own."""
+        return COSTS[self.cost] or self.activation
 
     # -- the parts each trainer supplies -----------------------------------
 
     def _set_parameters(self, weights, biases):
         raise NotImplementedError
 
+    def _set_velocities(self, weights, biases):
+        """Set the momentum velocities (shaped like the weights and biases)."""
+        raise NotImplementedError
+
+    def _velocities(self):
+        """The momentum velocities, ``(weights, biases)`` lists, or None without momentum."""
+        raise NotImplementedError
+
     def _epoch_buffers(self, n_samples):
         """Whatever _train_slice needs for an epoch over n_samples examples."""
         return None
 
-    def _train_slice(self, X, Y, perm, cost_sum, buffers):
-        """SGD over whole mini-batches in the order of ``perm``; returns ``cost_sum`` plus their
-        Σ_x Σ_j (a_j − y_j)², added one example at a time in float64."""
+    def _train_slice(self, X, Y, perm, cost_sum, buffers, rate):
+        """SGD over whole mini-batches in the order of ``perm``, with the epoch's :class:`_Rate`;
+        returns ``cost_sum`` plus their examples' costs e_x, added one at a time in float64."""
         raise NotImplementedError
 
     def _forward(self, X):
@@ -270,7 +357,7 @@ class BaseTrainer:
     # -- shared ------------------------------------------------------------
 
     def _initial_parameters(self):
-        """Standard normal weights and biases, as in the classic network.
+        """Standard normal weights and biases, as in the classic network (weights / √n_in when scaled).
 
         Drawn in float64, layer by layer (weights, then biases), and rounded
         to the trainer's dtype, so a float32 trainer starts from the rounded
@@ -278,12 +365,31 @@ class BaseTrainer:
         """
         weights, biases = [], []
         for n_in, n_out in zip(self.layer_sizes[:-1], self.layer_sizes[1:]):
-            weights.append(self._rng.standard_normal((n_out, n_in)).astype(self.dtype))
+            W = self._rng.standard_normal((n_out, n_in))
+            if self.init == "scaled":
+                W /= np.sqrt(float(n_in))
+            weights.append(W.astype(self.dtype))
             biases.append(self._rng.standard_normal(n_out).astype(self.dtype))
         return weights, biases
 
-    def _train_epoch(self, X, Y, perm):
-        """One epoch of SGD in the order of ``perm``; returns Σ_x Σ_j (a_j − y_j)².
+    def _rate(self, epoch, n_samples):
+        """The learning rate and weight decay of ``epoch`` (1-based) over n_samples examples."""
+        eta = self.learning_rate if self.schedule is None else self.schedule(self.learning_rate, epoch)
+        with np.errstate(over="ignore", under="ignore"):
+            rounded = self.dtype.type(eta)
+        if not (np.isfinite(rounded) and rounded > 0):
+            raise ValueError(f"the schedule gives epoch {epoch} the learning rate {eta}, which is "
+                             f"{rounded} in {self.dtype.name}; it must be finite and > 0 there")
+        decay = 1.0 - eta * self.l2 / n_samples
+        if not self.dtype.type(decay) > 0:
+            raise ValueError(
+                f"l2={self.l2} is too strong for learning_rate={eta} and {n_samples} examples: the weight "
+                f"decay factor 1 - learning_rate*l2/n = {decay} must be > 0; use a smaller l2"
+            )
+        return _Rate(eta, decay)
+
+    def _train_epoch(self, X, Y, perm, rate):
+        """One epoch of SGD in the order of ``perm``; returns Σ_x e_x.
 
         The epoch goes in slices of whole mini-batches, each about SLICE_WORK
         multiply-adds, so that a KeyboardInterrupt arrives between two slices.
@@ -295,7 +401,7 @@ class BaseTrainer:
         buffers = self._epoch_buffers(len(X))
         cost_sum = 0.0
         for start in range(0, len(perm), length):
-            cost_sum = self._train_slice(X, Y, perm[start : start + length], cost_sum, buffers)
+            cost_sum = self._train_slice(X, Y, perm[start : start + length], cost_sum, buffers, rate)
         return cost_sum
 
     def _check_X(self, X, name="X"):
@@ -354,7 +460,7 @@ class BaseTrainer:
             return np.argmax(self._check_targets(y, n_samples, name), axis=1)
         return self._check_labels(y, n_samples, name)
 
-    def fit(self, X, y, epochs=1, *, validation_data=None, callbacks=()):
+    def fit(self, X, y, epochs=1, *, validation_data=None, callbacks=(), early_stopping=None):
         """Train by mini-batch SGD for ``epochs`` passes over ``(X, y)``.
 
         ``X`` has shape ``(n_samples, layer_sizes[0])``. ``y`` holds either
@@ -368,6 +474,13 @@ class BaseTrainer:
         ``callbacks`` is a callable or a sequence of them; each is called with
         every epoch's :class:`EpochRecord`, and one returning ``False`` stops
         training after that epoch.
+
+        ``early_stopping=p`` (an int ≥ 1, with ``validation_data``) stops
+        when the validation accuracy has not beaten its best for p epochs,
+        and at the end of ``fit`` goes back to the parameters (and momentum
+        velocities) of the best epoch of this call, named by the history's
+        ``best_epoch``. The generator goes on, so a later ``fit`` shuffles afresh.
+
         Raises :class:`DivergenceError` if the cost or a parameter stops being
         finite; the parameters of the last good epoch are kept.
 
@@ -379,9 +492,9 @@ class BaseTrainer:
         if the interrupted epoch had never started.
         """
         with self._lock:
-            return self._fit(X, y, epochs, validation_data, callbacks)
+            return self._fit(X, y, epochs, validation_data, callbacks, early_stopping)
 
-    def _fit(self, X, y, epochs, validation_data, callbacks):
+    def _fit(self, X, y, epochs, validation_data, callbacks, early_stopping):
         X = self._check_X(X)
         Y = self._check_targets(y, len(X))
         epochs = _check_int("epochs", epochs, 0)
@@ -390,23 +503,28 @@ class BaseTrainer:
         for i, callback in enumerate(callbacks):
             if not callable(callback):
                 raise TypeError(f"callbacks[{i}] must be callable, got {callback!r}")
+        if early_stopping is not None:
+            early_stopping = _check_int("early_stopping", early_stopping, 1)
+            if validation is None:
+                raise ValueError("early_stopping needs validation_data=(X_val, y_val) to watch")
         history = History()
+        best = None  # early stopping: (accuracy, epoch, state)
         for _ in range(epochs):
-            saved = self._copy_parameters()
-            generator_state = self._rng.bit_generator.state
+            epoch = len(self.history) + 1
+            rate = self._rate(epoch, len(X))
+            saved = self._training_state()
             start = time.perf_counter()
             try:
                 perm = self._rng.permutation(len(X))
                 # Divergence is reported once, below, rather than as NumPy warnings.
                 with np.errstate(over="ignore", invalid="ignore"):
-                    cost_sum = self._train_epoch(X, Y, perm)
+                    cost_sum = self._train_epoch(X, Y, perm, rate)
                 seconds = time.perf_counter() - start
-                epoch = len(self.history) + 1
-                train_cost = cost_sum / (2 * len(X))
+                train_cost = cost_sum / ((2 if self.cost == "quadratic" else 1) * len(X))
                 if not (np.isfinite(train_cost) and self._parameters_finite()):
                     raise DivergenceError(
                         f"training diverged in epoch {epoch}: the cost or a parameter is no longer finite "
-                        f"(learning_rate={self.learning_rate}); try a smaller learning rate, or inputs "
+                        f"(learning_rate={rate.learning_rate}); try a smaller learning rate, or inputs "
                         f"of smaller magnitude. The parameters of the previous epoch were kept.",
                         history,
                     )
@@ -415,16 +533,42 @@ class BaseTrainer:
                     record.validation_accuracy = self._accuracy(*validation)
             except BaseException:
                 # Divergence, or KeyboardInterrupt above all, before the epoch is recorded:
-                # back to the last whole epoch, parameters and generator both.
-                self._set_parameters(*saved)
-                self._rng.bit_generator.state = generator_state
+                # back to the last whole epoch, parameters, velocities and generator.
+                self._restore_training_state(saved)
                 raise
             history.epochs.append(record)
             self.history.epochs.append(record)
             answers = [callback(record) for callback in callbacks]  # every callback hears every epoch
-            if any(answer is False for answer in answers):
+            stop = any(answer is False for answer in answers)
+            if early_stopping is not None:
+                if best is None or record.validation_accuracy > best[0]:
+                    best = (record.validation_accuracy, epoch, None)
+                elif epoch - best[1] >= early_stopping:
+                    stop = True
+                if best[1] == epoch:
+                    best = (best[0], epoch, self._training_state(generator=False))
+            if stop:
                 break
+        if best is not None:
+            history.best_epoch = best[1]
+            if best[1] != len(self.history):
+                self._restore_training_state(best[2])
         return history
+
+    def _training_state(self, generator=True):
+        """What training changes: parameters, velocities and (unless told not to) the generator."""
+        velocities = self._velocities()
+        if velocities is not None:
+            velocities = tuple([v.copy() for v in part] for part in velocities)
+        return self._copy_parameters(), velocities, self._rng.bit_generator.state if generator else None
+
+    def _restore_training_state(self, state):
+        parameters, velocities, generator_state = state
+        self._set_parameters(*parameters)
+        if velocities is not None:
+            self._set_velocities(*velocities)
+        if generator_state is not None:
+            self._rng.bit_generator.state = generator_state
 
     def save(self, path):
         """Save the model to ``path``, atomically, in the ``.npz`` format of :mod:`fastmlp.model_file`."""
@@ -433,18 +577,25 @@ class BaseTrainer:
 
     @classmethod
     def load(cls, path):
-        """A trainer with the architecture, parameters and history saved in ``path``.
+        """A trainer with the architecture, settings, parameters and history saved in ``path``.
 
         Raises :class:`fastmlp.ModelFileError` for a missing, corrupt or
         incompatible file. The loaded trainer predicts exactly as the saved
-        one did; further training draws its shuffles from a fresh generator.
+        one did, and trains on exactly as it would have: the momentum
+        velocities and the random generator's state are restored too. (A
+        version 1 file holds neither; training then shuffles from a fresh
+        generator.)
         """
-        settings, weights, biases, history, dataset = model_file.read(path)
+        settings, weights, biases, history, dataset, state = model_file.read(path)
         try:
             trainer = cls(settings.pop("layer_sizes"), **settings)
-        except (TypeError, ValueError) as exc:
+            if state["generator"] is not None:
+                trainer._rng.bit_generator.state = state["generator"]
+        except (TypeError, ValueError, KeyError) as exc:
             raise model_file.ModelFileError(f"{os.fspath(path)}: {exc}") from exc
         trainer._set_parameters(weights, biases)
+        if state["velocities"] is not None:
+            trainer._set_velocities(*state["velocities"])
         train_cost, validation, seconds = history
         for epoch, (cost, accuracy, secs) in enumerate(zip(train_cost, validation, seconds), 1):
             accuracy = None if np.isnan(accuracy) else float(accuracy)
@@ -507,8 +658,17 @@ class BaseTrainer:
         return all(np.isfinite(p).all() for p in (*self.weights, *self.biases))
 
     def __repr__(self):
+        # cost, l2, momentum, init and schedule are shown only when not at their defaults.
+        extra = "".join(
+            f", {name}={value!r}"
+            for name, value, default in (
+                ("cost", self.cost, "quadratic"), ("l2", self.l2, 0.0), ("momentum", self.momentum, 0.0),
+                ("init", self.init, "standard"), ("schedule", self.schedule, None),
+            )
+            if value != default
+        )
         return (
-            f"{type(self).__name__}({self.layer_sizes!r}, activation={self.activation!r}, "
+            f"{type(self).__name__}({self.layer_sizes!r}, activation={self.activation!r}{extra}, "
             f"learning_rate={self.learning_rate!r}, batch_size={self.batch_size!r}, seed={self.seed!r}, "
             f"dtype={self.dtype.name!r}, threads={self.threads!r})"
         )

@@ -27,12 +27,20 @@ units long: layer l+1's units start at ``a_off[l]``.
 from cython cimport floating
 from cython.parallel cimport parallel, prange, threadid
 from libc.stdint cimport int32_t, int64_t, uint32_t, uint64_t
+from libc.math cimport INFINITY, fabs
 from libc.string cimport memcpy
 
-# Activation codes; fastmlp/trainer.py maps names to them.
+# Activation and cost codes; fastmlp/trainer.py maps names to them.
 cpdef enum:
     SIGMOID = 0
     RELU = 1
+    TANH = 2
+    SOFTMAX = 3  # output layer only
+
+cpdef enum:
+    QUADRATIC = 0
+    CROSS_ENTROPY = 1
+    LOG_LIKELIHOOD = 2
 
 cdef extern from *:
     """
@@ -109,7 +117,9 @@ cdef struct Net:
     const Py_ssize_t* w_off  # where layer l's Wᵀ starts in the flat weights
     const Py_ssize_t* a_off  # where layer l+1's units start in an example's row
     Py_ssize_t width  # units per example over layers 1..L
-    int activation
+    int activation  # of the hidden layers
+    int output  # the output layer's activation
+    int cost
 
 
 # ----------------------------------------------------------------------
@@ -177,9 +187,83 @@ cdef inline floating exp_(floating x) noexcept nogil:
     return (p * two_k1) * two_k2
 
 
+cdef inline floating log_(floating x) noexcept nogil:
+    """ln x, never below −100, exactly as fastmlp.reference.log computes it (see its steps)."""
+    cdef floating m, kf, s, h, z, p, r
+    cdef int64_t e
+    cdef uint64_t bits64
+    cdef uint32_t bits32
+    if not (x < <floating>INFINITY):  # NaN and +inf
+        return x
+    if x < 0:
+        if floating is double:
+            bits64 = <uint64_t>0x7FF8000000000000  # NumPy's NaN
+            memcpy(&r, &bits64, 8)
+        else:
+            bits32 = <uint32_t>0x7FC00000
+            memcpy(&r, &bits32, 4)
+        return r
+    if floating is double:
+        e = 0
+        if x < 2.2250738585072014e-308:
+            x = x * 18014398509481984.0  # 2^54
+            e = -54
+        memcpy(&bits64, &x, 8)
+        e = e + <int64_t>(bits64 >> 52) - 1023
+        bits64 = (bits64 & <uint64_t>0x000FFFFFFFFFFFFF) | <uint64_t>0x3FF0000000000000
+        memcpy(&m, &bits64, 8)
+        if m > 1.4142135623730951:
+            m = m * 0.5
+            e = e + 1
+    else:
+        e = 0
+        if x < <float>1.1754943508222875e-38:
+            x = x * <float>16777216.0  # 2^24
+            e = -24
+        memcpy(&bits32, &x, 4)
+        e = e + <int64_t>(bits32 >> 23) - 127
+        bits32 = (bits32 & <uint32_t>0x007FFFFF) | <uint32_t>0x3F800000
+        memcpy(&m, &bits32, 4)
+        if m > <float>1.4142135381698608:
+            m = m * <float>0.5
+            e = e + 1
+    kf = <floating>e
+    s = (m - <floating>1) / (m + <floating>1)
+    h = s + s
+    z = s * s
+    if floating is double:
+        p = 0.047619047619047616
+        p = p * z + 0.05263157894736842
+        p = p * z + 0.058823529411764705
+        p = p * z + 0.06666666666666667
+        p = p * z + 0.07692307692307693
+        p = p * z + 0.09090909090909091
+        p = p * z + 0.1111111111111111
+        p = p * z + 0.14285714285714285
+        p = p * z + 0.2
+        p = p * z + 0.3333333333333333
+        r = (kf * 2.8235290563031577e-13 + (h + (h * z) * p)) + kf * 0.693147180559663
+    else:
+        p = <float>0.09090909090909091
+        p = p * z + <float>0.1111111111111111
+        p = p * z + <float>0.14285714285714285
+        p = p * z + <float>0.2
+        p = p * z + <float>0.3333333333333333
+        r = (kf * <float>1.428606765330187e-06 + (h + (h * z) * p)) + kf * <float>0.693145751953125
+    if r < -100:
+        r = -100
+    return r
+
+
 cdef inline floating activate(floating z, int kind) noexcept nogil:
+    cdef floating t, v
     if kind == SIGMOID:
         return <floating>1 / (<floating>1 + exp_(-z))
+    if kind == TANH:
+        t = <floating>fabs(z)  # exact; the cast keeps exp_ in the dtype
+        t = exp_(<floating>-2 * t)
+        v = (<floating>1 - t) / (<floating>1 + t)
+        return v if z >= 0 else -v
     # ReLU: NaN passes through, −0 becomes +0
     if z <= 0:
         return 0
@@ -190,9 +274,46 @@ cdef inline floating derivative(floating a, int kind) noexcept nogil:
     """σ'(z) from the activation a = σ(z)."""
     if kind == SIGMOID:
         return a * (<floating>1 - a)
+    if kind == TANH:
+        return <floating>1 - a * a
     if a > 0:
         return 1
     return 0
+
+
+cdef void activate_row(floating* z, const floating* bias, Py_ssize_t n, int kind) noexcept nogil:
+    """z ← activation(z + bias) for one example's layer; one loop per kind, so each stays simple."""
+    cdef Py_ssize_t j
+    if kind == SOFTMAX:
+        softmax_(z, bias, n)
+    elif kind == SIGMOID:
+        for j in range(n):
+            z[j] = activate(z[j] + bias[j], SIGMOID)
+    elif kind == TANH:
+        for j in range(n):
+            z[j] = activate(z[j] + bias[j], TANH)
+    else:
+        for j in range(n):
+            z[j] = activate(z[j] + bias[j], RELU)
+
+
+cdef void softmax_(floating* z, const floating* bias, Py_ssize_t n) noexcept nogil:
+    """z ← softmax(z + bias), as fastmlp.reference.softmax computes it."""
+    cdef Py_ssize_t j
+    cdef floating m, s
+    for j in range(n):
+        z[j] = z[j] + bias[j]
+    m = z[0]
+    for j in range(1, n):
+        if z[j] > m:
+            m = z[j]
+    for j in range(n):
+        z[j] = exp_(z[j] - m)
+    s = z[0]
+    for j in range(1, n):
+        s = s + z[j]
+    for j in range(n):
+        z[j] = z[j] / s
 
 
 # ----------------------------------------------------------------------
@@ -262,6 +383,7 @@ cdef void forward_block(const Net* net, const floating** x, Py_ssize_t ns, float
     cdef floating* z[SAMPLES]
     cdef Py_ssize_t l, j, e, n_out
     cdef int examples = SAMPLES if ns > 2 else <int>ns
+    cdef int kind
     cdef const floating* bias
     for e in range(examples):
         a_in[e] = x[min(e, ns - 1)]
@@ -272,31 +394,39 @@ cdef void forward_block(const Net* net, const floating** x, Py_ssize_t ns, float
         # z_j = (Σ_k W[j,k]·a_k) + b_j: the sum over k in order, then the bias.
         weighted_sums(examples, a_in, net.sizes[l], n_out, wt + net.w_off[l], z)
         bias = b + net.a_off[l]
+        kind = net.output if l == net.n_layers - 1 else net.activation
         for e in range(ns):
-            for j in range(n_out):
-                z[e][j] = activate(z[e][j] + bias[j], net.activation)
+            activate_row(z[e], bias, n_out, kind)
         for e in range(examples):
             a_in[e] = z[e]
 
 
 cdef floating backward_example(const Net* net, const floating* y, const floating* wt,
                                const floating* act, floating* delta) noexcept nogil:
-    """Fill ``delta`` with δ^L … δ^1 of one example; return Σ_j (a_j − y_j)²."""
+    """Fill ``delta`` with δ^L … δ^1 of one example; return its cost e_x (contract 8)."""
     cdef Py_ssize_t L = net.n_layers
     cdef Py_ssize_t n_out = net.sizes[L]
     cdef const floating* a = act + net.a_off[L - 1]
     cdef floating* d = delta + net.a_off[L - 1]
     cdef const floating* d_next
     cdef const floating* w_row
-    cdef floating diff, error = 0, s
+    cdef floating diff, error = 0, s, term
     cdef Py_ssize_t l, j, k, n, n_next
-    for j in range(n_out):
-        diff = a[j] - y[j]
-        d[j] = diff * derivative(a[j], net.activation)
-        if j == 0:
-            error = diff * diff
-        else:
-            error = error + diff * diff
+    # One loop per cost, so that each stays simple.
+    if net.cost == QUADRATIC:
+        for j in range(n_out):
+            diff = a[j] - y[j]
+            d[j] = diff * derivative(a[j], net.output)
+            error = diff * diff if j == 0 else error + diff * diff
+    else:  # ∂C_x/∂z^L = a − y for these costs and their output layers; e_x = −Σ_j term_j
+        for j in range(n_out):
+            d[j] = a[j] - y[j]
+            if net.cost == CROSS_ENTROPY:
+                term = y[j] * log_(a[j]) + (<floating>1 - y[j]) * log_(<floating>1 - a[j])
+            else:
+                term = y[j] * log_(a[j])
+            error = term if j == 0 else error + term
+        error = -error
     # δ^l_k = (Σ_j W[j,k]·δ^{l+1}_j)·σ'(a^l_k); W[j,k] is row k of Wᵀ.
     for l in range(L - 1, 0, -1):
         n = net.sizes[l]
@@ -455,21 +585,44 @@ cdef void divide_part(const Net* net, int part, int parts, Py_ssize_t m,
             g[j] = g[j] / <floating>m
 
 
+cdef void step_part(const Net* net, int part, int parts, const floating* gwt, floating* wt,
+                    floating* vwt, floating step, floating decay, floating mu) noexcept nogil:
+    """The step from stored sums G on one part of every layer's rows (contract 7):
+    W ← (decay·W) − (step·G), or with velocities V ← (mu·V) − (step·G), W ← (decay·W) + V."""
+    cdef Py_ssize_t l, j, k_begin, k_end, begin, end
+    for l in range(net.n_layers):
+        row_range(net.sizes[l], part, parts, &k_begin, &k_end)
+        begin = net.w_off[l] + k_begin * net.sizes[l + 1]
+        end = net.w_off[l] + k_end * net.sizes[l + 1]
+        if vwt != NULL:
+            for j in range(begin, end):
+                vwt[j] = mu * vwt[j] - step * gwt[j]
+                wt[j] = decay * wt[j] + vwt[j]
+        else:
+            for j in range(begin, end):
+                wt[j] = decay * wt[j] - step * gwt[j]
+
+
 cdef void finish_biases(const Net* net, Py_ssize_t m, const floating* delta, floating* gb,
-                        floating* b, floating step) noexcept nogil:
-    """gb_u = Σ_i δ_iu in order, for every unit u at once; then b ← b − step·gb, or gb ← gb/m."""
+                        floating* b, floating* vb, floating step, floating mu) noexcept nogil:
+    """gb_u = Σ_i δ_iu in order, for every unit u at once; then b ← b − step·gb (or with
+    velocities v ← (mu·v) − (step·gb), b ← b + v); without ``b``, gb ← gb/m."""
     cdef Py_ssize_t i, j
     for j in range(net.width):
         gb[j] = delta[j]
     for i in range(1, m):
         for j in range(net.width):
             gb[j] = gb[j] + delta[i * net.width + j]
-    if b != NULL:
-        for j in range(net.width):
-            b[j] = b[j] - step * gb[j]
-    else:
+    if b == NULL:
         for j in range(net.width):
             gb[j] = gb[j] / <floating>m
+    elif vb != NULL:
+        for j in range(net.width):
+            vb[j] = mu * vb[j] - step * gb[j]
+            b[j] = b[j] + vb[j]
+    else:
+        for j in range(net.width):
+            b[j] = b[j] - step * gb[j]
 
 
 cdef floating one_example_step(const Net* net, const floating* x, const floating* y,
@@ -506,13 +659,15 @@ cdef floating one_example_step(const Net* net, const floating* x, const floating
 cdef void batch_member(const Net* net, const floating* X, const floating* Y,
                          const Py_ssize_t* idx, Py_ssize_t m, floating* wt, floating* b,
                          floating* gwt, floating* gb, floating* act, floating* delta,
-                         floating* err, floating step, bint update,
+                         floating* err, floating step, floating decay, floating mu,
+                         floating* vwt, floating* vb, bint update,
                          double* error_sum) noexcept nogil:
     """One member's share of a mini-batch, idx[0..m), for every member of a team of threads.
 
     Computes activations, deltas and errors into rows 0..m of the buffers and
-    the nudge sums into gwt and gb; then, with ``update``, takes the step
-    W ← W − step·G, b ← b − step·g; without, divides the sums by m.
+    the nudge sums into gwt and gb; then, with ``update``, takes the step of
+    contract 7 (with weight decay and, given velocities vwt and vb, momentum);
+    without, divides the sums by m.
 
     The examples go CHUNK at a time: the team runs their forward and
     backward passes (split by blocks of examples), waits for each other,
@@ -525,7 +680,9 @@ cdef void batch_member(const Net* net, const floating* X, const floating* Y,
     cdef int team = team_size(), me = team_rank()
     cdef int parts = team if m >= MIN_PARALLEL else 1
     cdef Py_ssize_t i0, i1, first, count, block, i
-    if update and m == 1:
+    # The plain step W − step·G fuses into the last sums; decay or momentum go after them.
+    cdef bint fused = update and vwt == NULL and decay == 1
+    if fused and m == 1:
         if me == 0:
             error_sum[0] = error_sum[0] + <double>one_example_step(
                 net, X + idx[0] * net.sizes[0], Y + idx[0] * net.sizes[net.n_layers],
@@ -545,19 +702,22 @@ cdef void batch_member(const Net* net, const floating* X, const floating* Y,
         # Every nudge was computed with the old weights before any weight moves:
         # the step comes with the last chunk's sums, after all the deltas.
         nudge_chunk(net, me, parts, i0, i1, X, idx, act, delta, gwt,
-                    wt if update and i1 == m else NULL, step)
+                    wt if fused and i1 == m else NULL, step)
         i0 = i1
     if not update:
         divide_part(net, me, parts, m, gwt)
+    elif not fused:
+        step_part(net, me, parts, gwt, wt, vwt, step, decay, mu)
     if me == 0:
-        finish_biases(net, m, delta, gb, b if update else NULL, step)
+        finish_biases(net, m, delta, gb, b if update else NULL, vb, step, mu)
         for i in range(m):
             error_sum[0] = error_sum[0] + <double>err[i]
 
 
 cdef void epoch_member(const Net* net, const floating* X, const floating* Y,
                        const Py_ssize_t* perm, Py_ssize_t n, Py_ssize_t batch_size,
-                       floating eta, floating* wt, floating* b, floating* gwt, floating* gb,
+                       floating eta, floating decay, floating mu, floating* vwt, floating* vb,
+                       floating* wt, floating* b, floating* gwt, floating* gb,
                        floating* act, floating* delta, floating* err,
                        double* total) noexcept nogil:
     """Mini-batches over the examples in the order of perm, for every member of a team.
@@ -568,7 +728,7 @@ cdef void epoch_member(const Net* net, const floating* X, const floating* Y,
     while start < n:
         m = min(batch_size, n - start)
         batch_member(net, X, Y, perm + start, m, wt, b, gwt, gb, act, delta, err,
-                     eta / <floating>m, True, total)
+                     eta / <floating>m, decay, mu, vwt, vb, True, total)
         if team_size() > 1:
             barrier()
         start += m
@@ -579,7 +739,7 @@ cdef void epoch_member(const Net* net, const floating* X, const floating* Y,
 # contiguity, and allocated every buffer; see fastmlp/trainer.py.
 
 cdef Net make_net(const Py_ssize_t[::1] sizes, const Py_ssize_t[::1] w_off,
-                  const Py_ssize_t[::1] a_off, int activation):
+                  const Py_ssize_t[::1] a_off, int activation, int output, int cost):
     cdef Net net
     net.n_layers = sizes.shape[0] - 1
     net.sizes = &sizes[0]
@@ -587,42 +747,50 @@ cdef Net make_net(const Py_ssize_t[::1] sizes, const Py_ssize_t[::1] w_off,
     net.a_off = &a_off[0]
     net.width = a_off[net.n_layers]  # a_off carries the total as its last entry
     net.activation = activation
+    net.output = output
+    net.cost = cost
     return net
 
 
 def train_epoch(const floating[:, ::1] X, const floating[:, ::1] Y, const Py_ssize_t[::1] perm,
                 floating[::1] wt, floating[::1] b, floating[::1] gwt, floating[::1] gb,
                 floating[:, ::1] act, floating[:, ::1] delta, floating[::1] err,
+                floating[::1] vwt, floating[::1] vb,
                 const Py_ssize_t[::1] sizes, const Py_ssize_t[::1] w_off,
-                const Py_ssize_t[::1] a_off, int activation, double learning_rate,
+                const Py_ssize_t[::1] a_off, int activation, int output, int cost,
+                double learning_rate, double decay, double momentum,
                 Py_ssize_t batch_size, int threads, double cost_sum=0.0):
     """SGD over the examples in the order of ``perm``, in mini-batches; updates wt and b.
 
     ``act``, ``delta`` and ``err`` hold at least min(batch_size, n) rows.
-    Returns cost_sum + Σ_x Σ_j (a_j − y_j)², added in float64 in the order
-    visited: an epoch may go in several calls, each continuing the sum.
+    With ``momentum`` > 0, ``vwt`` and ``vb`` are the velocities, updated too;
+    without, they are not touched. Returns cost_sum + Σ_x e_x, added in
+    float64 in the order visited: an epoch may go in several calls, each
+    continuing the sum.
     """
-    cdef Net net = make_net(sizes, w_off, a_off, activation)
+    cdef Net net = make_net(sizes, w_off, a_off, activation, output, cost)
     cdef double total[1]
     cdef Py_ssize_t n = perm.shape[0]
     cdef int team = threads if min(batch_size, n) >= MIN_PARALLEL else 1
+    cdef floating* vwt_p = &vwt[0] if momentum != 0 else NULL
+    cdef floating* vb_p = &vb[0] if momentum != 0 else NULL
     total[0] = cost_sum
     with nogil, parallel(num_threads=team):
         epoch_member(&net, &X[0, 0], &Y[0, 0], &perm[0], n, batch_size,
-                     <floating>learning_rate, &wt[0], &b[0], &gwt[0], &gb[0],
-                     &act[0, 0], &delta[0, 0], &err[0], total)
+                     <floating>learning_rate, <floating>decay, <floating>momentum, vwt_p, vb_p,
+                     &wt[0], &b[0], &gwt[0], &gb[0], &act[0, 0], &delta[0, 0], &err[0], total)
     return total[0]
 
 
 def forward(const floating[:, ::1] X, const floating[::1] wt, const floating[::1] b,
             floating[:, ::1] scratch, floating[:, ::1] out,
             const Py_ssize_t[::1] sizes, const Py_ssize_t[::1] w_off,
-            const Py_ssize_t[::1] a_off, int activation, int threads):
+            const Py_ssize_t[::1] a_off, int activation, int output, int cost, int threads):
     """Output activations of every row of X into ``out``.
 
     ``scratch`` has SAMPLE_BLOCK rows per thread, of the network's width.
     """
-    cdef Net net = make_net(sizes, w_off, a_off, activation)
+    cdef Net net = make_net(sizes, w_off, a_off, activation, output, cost)
     cdef Py_ssize_t n = X.shape[0]
     cdef Py_ssize_t block, blocks = (n + SAMPLES - 1) // SAMPLES
     with nogil:
@@ -658,16 +826,17 @@ def gradients(const floating[:, ::1] X, const floating[:, ::1] Y, const Py_ssize
               const floating[::1] wt, const floating[::1] b, floating[::1] gwt,
               floating[::1] gb, floating[:, ::1] act, floating[:, ::1] delta, floating[::1] err,
               const Py_ssize_t[::1] sizes, const Py_ssize_t[::1] w_off,
-              const Py_ssize_t[::1] a_off, int activation, int threads):
+              const Py_ssize_t[::1] a_off, int activation, int output, int cost, int threads):
     """The mini-batch gradient over the examples ``order`` (G/m, g/m) into gwt and gb."""
-    cdef Net net = make_net(sizes, w_off, a_off, activation)
+    cdef Net net = make_net(sizes, w_off, a_off, activation, output, cost)
     cdef Py_ssize_t m = order.shape[0]
     cdef double total[1]
     cdef int team = threads if m >= MIN_PARALLEL else 1
     total[0] = 0.0
     with nogil, parallel(num_threads=team):
         batch_member(&net, &X[0, 0], &Y[0, 0], &order[0], m, <floating*>&wt[0], <floating*>&b[0],
-                     &gwt[0], &gb[0], &act[0, 0], &delta[0, 0], &err[0], 0, False, total)
+                     &gwt[0], &gb[0], &act[0, 0], &delta[0, 0], &err[0], 0, 1, 0, NULL, NULL,
+                     False, total)
 
 
 def exp(const floating[::1] x, floating[::1] out):
@@ -676,3 +845,19 @@ def exp(const floating[::1] x, floating[::1] out):
     with nogil:
         for i in range(x.shape[0]):
             out[i] = exp_(x[i])
+
+
+def log(const floating[::1] x, floating[::1] out):
+    """Element-wise :func:`fastmlp.reference.log`, for tests."""
+    cdef Py_ssize_t i
+    with nogil:
+        for i in range(x.shape[0]):
+            out[i] = log_(x[i])
+
+
+def activation(const floating[::1] z, floating[::1] out, int kind):
+    """Element-wise activation ``kind`` (SIGMOID, RELU or TANH), for tests."""
+    cdef Py_ssize_t i
+    with nogil:
+        for i in range(z.shape[0]):
+            out[i] = activate(z[i], kind)

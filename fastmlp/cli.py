@@ -19,7 +19,8 @@ import time
 import numpy as np
 
 from . import datasets
-from ._base import ACTIVATIONS, DivergenceError
+from ._base import ACTIVATIONS, COSTS, INITS, DivergenceError
+from .schedules import StepDecay
 from .trainer import Trainer
 
 # Every data set here has 28×28 images of 10 classes.
@@ -53,6 +54,31 @@ def _positive(kind):
     return parse
 
 
+def _number_from(low, below=float("inf")):
+    """A parser of numbers in [low, below), for --l2 and --momentum."""
+
+    def parse(text):
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}")
+        if not low <= value < below:
+            bound = "a finite number" if below == float("inf") else f"a number < {below:g} and"
+            raise argparse.ArgumentTypeError(f"expected {bound} >= {low:g}, got {text!r}")
+        return value
+
+    return parse
+
+
+def _step_decay(text):
+    """EVERY,FACTOR for --lr-decay."""
+    try:
+        every, factor = text.split(",")
+        return StepDecay(int(every), float(factor))
+    except (ValueError, TypeError) as exc:
+        raise argparse.ArgumentTypeError(f"expected EVERY,FACTOR such as 10,0.5, got {text!r} ({exc})")
+
+
 def _non_negative_int(text):
     try:
         value = int(text)
@@ -80,10 +106,20 @@ def build_parser():
         description="Train a network with backprop and mini-batch SGD; print each epoch's cost, test accuracy and time.",
     )
     train.add_argument("--layers", type=_layers, default=(784, 16, 16, 10), help="sizes, input first (default 784,16,16,10)")
-    train.add_argument("--activation", choices=ACTIVATIONS, default="sigmoid", help="default sigmoid")
+    train.add_argument("--activation", choices=ACTIVATIONS, default="sigmoid",
+                       help="of the hidden layers, and of the output layer with the quadratic cost (default sigmoid)")
+    train.add_argument("--cost", choices=tuple(COSTS), default="quadratic",
+                       help="quadratic (default); cross_entropy, over sigmoid outputs; log_likelihood, over a softmax")
+    train.add_argument("--l2", type=_number_from(0), default=0.0,
+                       help="L2 weight decay λ: each step scales the weights by 1 - η·λ/n (default 0)")
+    train.add_argument("--momentum", type=_number_from(0, below=1), default=0.0, help="momentum μ in [0, 1) (default 0)")
+    train.add_argument("--init", choices=INITS, default="standard",
+                       help="initial weights N(0, 1) (standard, the default) or N(0, 1/inputs) (scaled)")
     train.add_argument("--epochs", type=_non_negative_int, default=30, help="default 30")
     train.add_argument("--batch-size", type=_positive(int), default=10, help="default 10")
     train.add_argument("--lr", type=_positive(float), default=3.0, help="learning rate η (default 3.0)")
+    train.add_argument("--lr-decay", type=_step_decay, metavar="EVERY,FACTOR", default=None,
+                       help="multiply η by FACTOR every EVERY epochs (default: constant η)")
     train.add_argument("--seed", type=_non_negative_int, default=None, help="default: a fresh one, printed")
     train.add_argument("--dtype", choices=("float64", "float32"), default="float64", help="default float64")
     train.add_argument("--threads", type=_positive(int), default=1, help="default 1")
@@ -143,15 +179,23 @@ def train(args):
         require_matplotlib()
     seed = args.seed if args.seed is not None else int(np.random.SeedSequence().entropy % 2**32)
     trainer = Trainer(
-        args.layers, activation=args.activation, learning_rate=args.lr, batch_size=args.batch_size,
-        seed=seed, dtype=args.dtype, threads=args.threads,
+        args.layers, activation=args.activation, cost=args.cost, learning_rate=args.lr,
+        batch_size=args.batch_size, l2=args.l2, momentum=args.momentum, init=args.init,
+        schedule=args.lr_decay, seed=seed, dtype=args.dtype, threads=args.threads,
     )
     (X, y), (X_test, y_test) = _load(args.dataset, args.data_dir, args.dtype)
     trainer.dataset = args.dataset
     if not args.quiet and not args.json:
         print(f"{args.dataset}: {len(X)} training and {len(X_test)} test images; seed {seed}", file=out)
-        print(f"{'-'.join(map(str, args.layers))} {args.activation} network, η = {args.lr}, "
-              f"batch {args.batch_size}, {args.dtype}, {args.threads} thread(s)", file=out)
+        options = "".join([
+            f", {args.cost.replace('_', '-')} cost",
+            f", L2 λ = {args.l2}" if args.l2 else "",
+            f", momentum {args.momentum}" if args.momentum else "",
+            ", scaled initial weights" if args.init == "scaled" else "",
+            f", ×{args.lr_decay.factor} every {args.lr_decay.every} epochs" if args.lr_decay else "",
+        ])
+        print(f"{'-'.join(map(str, args.layers))} {args.activation} network{options}, η = {args.lr}"
+              f", batch {args.batch_size}, {args.dtype}, {args.threads} thread(s)", file=out)
 
     # JSON lines are for programs: no bar beside them.
     progress = _progress_bar(args.epochs, disable=args.quiet or args.json, err=err)

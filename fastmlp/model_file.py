@@ -4,33 +4,48 @@ The file is a NumPy ``.npz`` archive (no pickled objects) holding:
 
 ==========================  ===========================================================
 ``format``                  the string ``"fastmlp-model"``
-``format_version``          1
+``format_version``          2 (version 1 files, without the training state below, are read too)
 ``layer_sizes``             int64 array, input first
-``activation``              ``"sigmoid"`` or ``"relu"``
+``activation``              ``"sigmoid"``, ``"relu"`` or ``"tanh"``
+``cost``                    ``"quadratic"``, ``"cross_entropy"`` or ``"log_likelihood"``
 ``dtype``                   ``"float64"`` or ``"float32"``
 ``learning_rate``           float64 scalar
 ``batch_size``              int64 scalar
+``l2``, ``momentum``        float64 scalars
+``init``                    ``"standard"`` or ``"scaled"``
+``schedule``                optional float64 pair ``(every, factor)`` of a StepDecay
+``seed``                    optional int64 scalar: the seed given, when it was an int
+``generator``               JSON text: the state of the trainer's random generator
 ``epochs``                  int64 scalar: epochs trained
 ``weights_<l>``             layer l's weights, shape ``(layer_sizes[l+1], layer_sizes[l])``, of ``dtype``
 ``biases_<l>``              layer l's biases, shape ``(layer_sizes[l+1],)``, of ``dtype``
+``velocity_weights_<l>``    with momentum: the velocities, shaped and typed like the weights
+``velocity_biases_<l>``     and like the biases
 ``history_train_cost``      float64 per epoch trained
 ``history_validation``      float64 per epoch: validation accuracy, NaN where none
 ``history_seconds``         float64 per epoch
 ``dataset``                 optional string: what it was trained on, e.g. ``"mnist"``
 ==========================  ===========================================================
+
+The generator state and the velocities are what resuming needs: a model
+trained 2 epochs, saved, loaded and trained 3 more holds the same bits as
+one trained 5 epochs at once.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import zipfile
 
 import numpy as np
 
 from ._files import atomic_write
+from .schedules import StepDecay
 
 FORMAT = "fastmlp-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 
 
 class ModelFileError(ValueError):
@@ -45,9 +60,14 @@ def save(trainer, path):
         "format_version": np.array(FORMAT_VERSION, dtype=np.int64),
         "layer_sizes": np.array(trainer.layer_sizes, dtype=np.int64),
         "activation": np.array(trainer.activation),
+        "cost": np.array(trainer.cost),
         "dtype": np.array(trainer.dtype.name),
         "learning_rate": np.array(trainer.learning_rate, dtype=np.float64),
         "batch_size": np.array(trainer.batch_size, dtype=np.int64),
+        "l2": np.array(trainer.l2, dtype=np.float64),
+        "momentum": np.array(trainer.momentum, dtype=np.float64),
+        "init": np.array(trainer.init),
+        "generator": np.array(json.dumps(trainer._rng.bit_generator.state)),
         "epochs": np.array(len(trainer.history), dtype=np.int64),
         "history_train_cost": np.array(trainer.history.train_cost, dtype=np.float64),
         "history_validation": np.array(
@@ -57,15 +77,30 @@ def save(trainer, path):
     }
     if trainer.dataset is not None:
         arrays["dataset"] = np.array(str(trainer.dataset))
+    if trainer.schedule is not None:
+        arrays["schedule"] = np.array([trainer.schedule.every, trainer.schedule.factor], dtype=np.float64)
+    if isinstance(trainer.seed, int) and trainer.seed < 2**63:
+        arrays["seed"] = np.array(trainer.seed, dtype=np.int64)
     for l, (W, b) in enumerate(zip(trainer.weights, trainer.biases)):
         arrays[f"weights_{l}"] = np.ascontiguousarray(W)
         arrays[f"biases_{l}"] = np.ascontiguousarray(b)
+    velocities = trainer._velocities()
+    if velocities is not None:
+        for l, (V, v) in enumerate(zip(*velocities)):
+            arrays[f"velocity_weights_{l}"] = np.ascontiguousarray(V)
+            arrays[f"velocity_biases_{l}"] = np.ascontiguousarray(v)
     with atomic_write(path) as f:
         np.savez(f, **arrays)
 
 
 def read(path):
-    """Read and check a model file; returns ``(settings, weights, biases, history, dataset)``."""
+    """Read and check a model file.
+
+    Returns ``(settings, weights, biases, history, dataset, state)``: ``settings``
+    the trainer's keyword arguments (and ``layer_sizes``), ``state`` a dict with
+    ``velocities`` (``(weights, biases)`` or None) and ``generator`` (a state
+    dict, or None in a version 1 file).
+    """
     path = os.fspath(path)
     try:
         archive = np.load(path, allow_pickle=False)
@@ -94,8 +129,11 @@ def read(path):
     if "format" not in content or str(field("format", "U")) != FORMAT:
         raise ModelFileError(f"{path}: not a fastmlp model file")
     version = int(field("format_version", "iu"))
-    if version != FORMAT_VERSION:
-        raise ModelFileError(f"{path}: model format version {version}; this fastmlp reads version {FORMAT_VERSION}")
+    if version not in READABLE_VERSIONS:
+        raise ModelFileError(
+            f"{path}: model format version {version}; this fastmlp reads versions "
+            f"{', '.join(map(str, READABLE_VERSIONS))}"
+        )
     sizes = field("layer_sizes", "iu", scalar=False)
     if sizes.ndim != 1 or len(sizes) < 2 or (sizes < 1).any():
         raise ModelFileError(f"{path}: bad layer_sizes {sizes.tolist()}")
@@ -108,20 +146,49 @@ def read(path):
     )
     if settings["dtype"] not in ("float32", "float64"):
         raise ModelFileError(f"{path}: dtype must be float32 or float64, got {settings['dtype']!r}")
-    weights, biases = [], []
-    for l, (n_in, n_out) in enumerate(zip(settings["layer_sizes"][:-1], settings["layer_sizes"][1:])):
-        for key, shape, out in ((f"weights_{l}", (n_out, n_in), weights), (f"biases_{l}", (n_out,), biases)):
-            value = field(key, "f", scalar=False)
-            if value.shape != shape or value.dtype.name != settings["dtype"]:
-                raise ModelFileError(
-                    f"{path}: '{key}' is {value.dtype} {value.shape}; expected {settings['dtype']} {shape}"
-                )
-            if not np.isfinite(value).all():
-                raise ModelFileError(f"{path}: '{key}' holds NaN or infinite values")
-            out.append(value)
+    generator = None
+    if version >= 2:
+        settings.update(
+            cost=str(field("cost", "U")),
+            l2=float(field("l2", "f")),
+            momentum=float(field("momentum", "f")),
+            init=str(field("init", "U")),
+        )
+        if "schedule" in content:
+            pair = field("schedule", "f", scalar=False)
+            try:
+                if pair.shape != (2,) or pair[0] != int(pair[0]):
+                    raise ValueError("not a pair (every, factor)")
+                settings["schedule"] = StepDecay(int(pair[0]), float(pair[1]))
+            except (TypeError, ValueError, OverflowError) as exc:
+                raise ModelFileError(f"{path}: 'schedule' is not a step decay ({exc})") from None
+        if "seed" in content:
+            settings["seed"] = int(field("seed", "iu"))
+        try:
+            generator = json.loads(str(field("generator", "U")))
+        except ValueError as exc:
+            raise ModelFileError(f"{path}: 'generator' is not a generator state ({exc})") from None
+
+    def parameters(prefix):
+        weights, biases = [], []
+        for l, (n_in, n_out) in enumerate(zip(settings["layer_sizes"][:-1], settings["layer_sizes"][1:])):
+            for key, shape, out in ((f"{prefix}weights_{l}", (n_out, n_in), weights),
+                                    (f"{prefix}biases_{l}", (n_out,), biases)):
+                value = field(key, "f", scalar=False)
+                if value.shape != shape or value.dtype.name != settings["dtype"]:
+                    raise ModelFileError(
+                        f"{path}: '{key}' is {value.dtype} {value.shape}; expected {settings['dtype']} {shape}"
+                    )
+                if not np.isfinite(value).all():
+                    raise ModelFileError(f"{path}: '{key}' holds NaN or infinite values")
+                out.append(value)
+        return weights, biases
+
+    weights, biases = parameters("")
+    velocities = parameters("velocity_") if settings.get("momentum") else None
     epochs = int(field("epochs", "iu"))
     history = [field(f"history_{k}", "f", scalar=False) for k in ("train_cost", "validation", "seconds")]
     if any(h.shape != (epochs,) for h in history):
         raise ModelFileError(f"{path}: the history does not hold {epochs} epochs")
     dataset = str(field("dataset", "U")) if "dataset" in content else None
-    return settings, weights, biases, history, dataset
+    return settings, weights, biases, history, dataset, dict(velocities=velocities, generator=generator)

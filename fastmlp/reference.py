@@ -14,12 +14,25 @@ example per row. Layer 0 is the input; layer L is the output.
 
 - ``W[l]`` has shape ``(n_{l+1}, n_l)``: ``W[l][j, k]`` is the weight from
   neuron k of layer l to neuron j of layer l+1; ``b[l]`` has shape ``(n_{l+1},)``.
-- z = W·a + b is a layer's weighted input; a = σ(z) its activation.
-- The cost of one example x with target y is ``C_x = ½ Σ_j (a^L_j − y_j)²``
-  and the cost of a mini-batch is the mean of the C_x. The ½ (as in
-  Nielsen's book) makes ∂C_x/∂a^L = a^L − y; without it (as in the
-  3Blue1Brown video) every gradient doubles, so learning rate η here
-  equals η/2 there.
+- z = W·a + b is a layer's weighted input; a = σ(z) its activation. Hidden
+  layers use the trainer's ``activation``; the output layer uses it too
+  with the quadratic cost, a sigmoid with the cross-entropy cost and a
+  softmax with the log-likelihood cost.
+- The cost of a mini-batch is the mean of its examples' costs C_x:
+
+  ==================  ==========================================  ===========
+  cost                C_x for output a = a^L and target y          output
+  ==================  ==========================================  ===========
+  ``quadratic``       ``½ Σ_j (a_j − y_j)²``                       activation
+  ``cross_entropy``   ``−Σ_j [y_j ln a_j + (1 − y_j) ln(1 − a_j)]``  sigmoid
+  ``log_likelihood``  ``−Σ_j y_j ln a_j`` (−ln a_y for a label y)  softmax
+  ==================  ==========================================  ===========
+
+  The ½ (as in Nielsen's book) makes ∂C_x/∂a^L = a^L − y; without it (as
+  in the 3Blue1Brown video) every gradient doubles, so learning rate η
+  here equals η/2 there. With the other two costs, paired with their
+  output layers, ∂C_x/∂z^L = a^L − y: the σ' that slows a saturated
+  quadratic neuron cancels out.
 
 The arithmetic contract
 =======================
@@ -34,24 +47,47 @@ multiply-add. Inputs and targets are rounded to that dtype once, first.
    order, then the bias. ``a_j = σ(z_j)``.
 3. **Activations** use fastmlp's own :func:`exp`, made of +, −, × and bit
    operations only, so no libm and no NumPy SIMD path can change a bit:
-   ``sigmoid(z) = 1 / (1 + exp(−z))`` with derivative ``a·(1 − a)``;
-   ``relu(z) = 0 if z ≤ 0 else z`` (NaN passes) with derivative
-   ``1 if a > 0 else 0``. Derivatives are computed from the activation a.
-4. **Output nudges:** ``δ^L_j = (a^L_j − y_j)·σ'(a^L_j)``.
+
+   - ``sigmoid(z) = 1 / (1 + exp(−z))``, derivative ``a·(1 − a)``;
+   - ``relu(z) = 0 if z ≤ 0 else z`` (NaN passes), derivative
+     ``1 if a > 0 else 0``;
+   - ``tanh(z) = v if z ≥ 0 else −v`` with ``t = exp((−2)·|z|)`` and
+     ``v = (1 − t) / (1 + t)``, derivative ``1 − a·a``;
+   - ``softmax`` (output layer only): ``m`` the first largest z_j (found
+     in index order with ``>``), ``e_j = exp(z_j − m)``, ``s = Σ_j e_j``
+     in order, ``a_j = e_j / s``.
+
+   Derivatives are computed from the activation a.
+4. **Output nudges:** ``δ^L_j = (a^L_j − y_j)·σ'(a^L_j)`` for the quadratic
+   cost, ``δ^L_j = a^L_j − y_j`` for the other two.
 5. **Backwards:** ``δ^l_k = (Σ_j W[l][j, k]·δ^{l+1}_j)·σ'(a^l_k)``, the sum
    over j in index order, down to the first hidden layer.
 6. **Sums over the mini-batch**, in the order the examples are visited:
    ``G[l][j, k] = Σ_i δ^{l+1}_{ij}·a^l_{ik}`` and ``g[l]_j = Σ_i δ^{l+1}_{ij}``.
-7. **The step:** ``s = η / m`` (one rounding); ``W ← W − s·G`` and
-   ``b ← b − s·g``, each element as ``w − (s·G)``.
+7. **The step**, with η the epoch's learning rate (see ``schedule``),
+   each quantity rounded to the dtype once: ``s = η / m``; the weight
+   decay factor ``d = 1 − η·λ/n`` (computed in float64 from the L2
+   strength λ and the training-set size n, then rounded); the momentum μ.
+
+   - Without momentum: ``W ← (d·W) − (s·G)``, ``b ← b − (s·g)``.
+   - With momentum, velocities V and v (zero at first):
+     ``V ← (μ·V) − (s·G)``, ``W ← (d·W) + V``;
+     ``v ← (μ·v) − (s·g)``, ``b ← b + v``.
+
+   Biases are not decayed. With λ = 0, d = 1 and ``d·W`` is W exactly.
    :meth:`~ReferenceTrainer.gradients` returns ``G / m`` and ``g / m``.
-8. **Cost:** per example ``e_x = Σ_j (a_j − y_j)·(a_j − y_j)`` in the dtype;
-   the epoch adds ``float64(e_x)`` over the examples in the order visited,
-   from 0.0, and reports that total divided by 2n.
+8. **Cost:** per example, in the dtype, the sum in order over j of
+   ``(a_j − y_j)·(a_j − y_j)`` (quadratic), or minus the sum in order of
+   ``y_j·ln a_j + (1 − y_j)·ln(1 − a_j)`` (cross-entropy) or of
+   ``y_j·ln a_j`` (log-likelihood), with fastmlp's own :func:`log`, which
+   stops at −100 (so a saturated output costs 100, not ∞). The epoch adds
+   these ``e_x`` in float64 in the order visited, from 0.0, and reports
+   the total divided by 2n (quadratic) or n. The L2 term is not part of it.
 9. **Randomness:** ``np.random.default_rng(seed)`` draws the parameters
    layer by layer, ``W[l]`` then ``b[l]``, with ``standard_normal`` in
-   float64, rounded to the dtype. Each epoch then draws
-   ``rng.permutation(n)`` and visits the mini-batches ``perm[0:B]``,
+   float64; with ``init="scaled"`` each W[l] is then divided by
+   ``sqrt(n_l)`` in float64; all are rounded to the dtype. Each epoch then
+   draws ``rng.permutation(n)`` and visits the mini-batches ``perm[0:B]``,
    ``perm[B:2B]``, …; the last may be shorter.
 
 A product's operand order does not matter (IEEE multiplication is
@@ -65,7 +101,7 @@ import numpy as np
 
 from ._base import BaseTrainer
 
-__all__ = ["ReferenceTrainer", "exp", "sigmoid", "relu", "ordered_sum"]
+__all__ = ["ReferenceTrainer", "exp", "log", "sigmoid", "relu", "tanh", "softmax", "ordered_sum"]
 
 
 # ----------------------------------------------------------------------
@@ -165,6 +201,72 @@ def exp(x):
         return (p * two_k1) * two_k2
 
 
+# ln(m) for m in [√½, √2] is 2·atanh(s) with s = (m − 1)/(m + 1), |s| ≤ 0.172:
+# the odd series 2s·(1 + s²/3 + s⁴/5 + …), cut where its terms drop below
+# the dtype's precision.
+_LOG = {
+    np.dtype(np.float64): dict(
+        min_normal=2.2250738585072014e-308, scale=18014398509481984.0, scale_bits=54,  # 2^54
+        sqrt2=1.4142135623730951, terms=10, uint_type=np.uint64, bias=1023, mantissa_bits=52,
+    ),
+    np.dtype(np.float32): dict(
+        min_normal=1.1754943508222875e-38, scale=16777216.0, scale_bits=24,  # 2^24
+        sqrt2=1.4142135381698608, terms=5, uint_type=np.uint32, bias=127, mantissa_bits=23,
+    ),
+}
+#: The floor of :func:`log`: a probability that rounds to 0 costs 100, not ∞.
+LOG_FLOOR = -100.0
+
+
+def log(x):
+    """ln x for a float32 or float64 array of x ≥ 0, never below −100.
+
+    Built, like :func:`exp`, from +, −, ×, / and bit operations only:
+
+    1. NaN and +∞ give themselves; x < 0 gives NaN;
+    2. a subnormal x is first scaled by 2^54 (2^24 for float32), exactly;
+    3. x = 2^e·m with m in [1, 2), read from the bits; if m > √2, then
+       m = m·½ and e = e + 1;
+    4. ``s = (m − 1)/(m + 1)``, ``h = s + s``, ``z = s·s``; ``p`` by Horner's
+       rule over z from 1/21 down to 1/3 (1/11 … 1/3 in float32);
+       ``ln m = h + (h·z)·p``;
+    5. ``ln x = (e·ln2_lo + ln m) + e·ln2_hi``, with exp's split of ln 2;
+    6. results below −100 (among them ln 0) become −100.
+    """
+    x = given = np.asarray(x)
+    c, e_c = _LOG[x.dtype], _EXP[x.dtype]
+    with np.errstate(over="ignore"):
+        return _log(x, given, c, e_c)
+
+
+def _log(x, given, c, e_c):
+    f = x.dtype.type
+    special = ~(x < f(np.inf))  # NaN and +inf
+    negative = x < 0
+    x = np.where(special | negative, f(1), x)
+    small = x < f(c["min_normal"])
+    x = np.where(small, x * f(c["scale"]), x)  # only the small ones are used: others may overflow
+    bits = x.view(c["uint_type"])
+    mb = c["mantissa_bits"]
+    e = (bits >> mb).astype(np.int64) - c["bias"] - np.where(small, c["scale_bits"], 0)
+    one_bits = c["uint_type"](c["bias"]) << c["uint_type"](mb)
+    m = ((bits & ((c["uint_type"](1) << c["uint_type"](mb)) - c["uint_type"](1))) | one_bits).view(x.dtype)
+    high = m > f(c["sqrt2"])
+    m = np.where(high, m * f(0.5), m)
+    kf = (e + high).astype(x.dtype)
+    one = f(1)
+    s = (m - one) / (m + one)
+    h = s + s
+    z = s * s
+    p = f(1 / (2 * c["terms"] + 1))
+    for i in range(c["terms"] - 1, 0, -1):
+        p = p * z + f(1 / (2 * i + 1))
+    ln_m = h + (h * z) * p
+    result = (kf * f(e_c["ln2_lo"]) + ln_m) + kf * f(e_c["ln2_hi"])
+    result = np.where(result < f(LOG_FLOOR), f(LOG_FLOOR), result)
+    return np.where(special, given, np.where(negative, f(np.nan), result))
+
+
 def sigmoid(z):
     """σ(z) = 1 / (1 + e^−z)."""
     one = z.dtype.type(1)
@@ -186,7 +288,35 @@ def relu_prime(a):
     return np.where(a > 0, a.dtype.type(1), a.dtype.type(0))
 
 
-_ACTIVATION = {"sigmoid": (sigmoid, sigmoid_prime), "relu": (relu, relu_prime)}
+def tanh(z):
+    """tanh z = (1 − e^−2|z|)/(1 + e^−2|z|) with the sign of z (NaN passes)."""
+    one = z.dtype.type(1)
+    with np.errstate(over="ignore"):  # −2|z| = −∞ gives t = 0, as it should
+        t = exp(z.dtype.type(-2) * np.abs(z))
+    v = (one - t) / (one + t)
+    return np.where(z >= 0, v, -v)
+
+
+def tanh_prime(a):
+    """tanh'(z) = 1 − tanh(z)², from the activation a = tanh(z)."""
+    return a.dtype.type(1) - a * a
+
+
+def softmax(z):
+    """Each row's e^z_j / Σ_k e^z_k, computed as e^(z_j − m) / Σ_k e^(z_k − m) with m the row's largest z."""
+    m = z[:, 0]
+    for j in range(1, z.shape[1]):
+        m = np.where(z[:, j] > m, z[:, j], m)  # the first largest, as a loop with > finds it
+    e = exp(z - m[:, None])
+    return e / ordered_sum(e, axis=1)[:, None]
+
+
+_ACTIVATION = {
+    "sigmoid": (sigmoid, sigmoid_prime),
+    "relu": (relu, relu_prime),
+    "tanh": (tanh, tanh_prime),
+    "softmax": (softmax, None),  # output layer only, where δ^L = a − y needs no derivative
+}
 
 
 # ----------------------------------------------------------------------
@@ -205,6 +335,15 @@ class ReferenceTrainer(BaseTrainer):
         self._weights = [np.array(w, dtype=self.dtype, order="C") for w in weights]
         self._biases = [np.array(b, dtype=self.dtype) for b in biases]
 
+    def _set_velocities(self, weights, biases):
+        self._velocity_w = [np.array(w, dtype=self.dtype, order="C") for w in weights]
+        self._velocity_b = [np.array(b, dtype=self.dtype) for b in biases]
+
+    def _velocities(self):
+        if not self.momentum:
+            return None
+        return list(self._velocity_w), list(self._velocity_b)
+
     @property
     def weights(self):
         """``weights[l]``, shape ``(layer_sizes[l + 1], layer_sizes[l])``: the live parameters."""
@@ -217,9 +356,10 @@ class ReferenceTrainer(BaseTrainer):
 
     def _feedforward(self, X):
         """Every layer's activation for the rows of X: ``[X, a^1, …, a^L]``."""
-        sigma, _ = _ACTIVATION[self.activation]
         activations = [X]
-        for W, b in zip(self.weights, self.biases):
+        last = len(self.weights) - 1
+        for l, (W, b) in enumerate(zip(self.weights, self.biases)):
+            sigma, _ = _ACTIVATION[self.output_activation if l == last else self.activation]
             z = _weighted_sums(activations[-1], W) + b  # contract 2
             activations.append(sigma(z))
         return activations
@@ -231,14 +371,24 @@ class ReferenceTrainer(BaseTrainer):
         """The activations and nudges δ^l of every layer, for each row of X.
 
         Returns ``(activations, deltas, errors)`` where ``deltas[l]`` is δ for
-        the layer that ``W[l]`` feeds, and ``errors`` the per-example Σ_j (a_j − y_j)².
+        the layer that ``W[l]`` feeds, and ``errors`` each example's e_x (contract 8).
         """
         _, sigma_prime = _ACTIVATION[self.activation]
         activations = self._feedforward(X)
         output = activations[-1]
-        diff = output - Y  # ∂C_x/∂a^L with the ½ convention
-        errors = ordered_sum(diff * diff, axis=1)  # contract 8
-        deltas = [diff * sigma_prime(output)]  # contract 4
+        diff = output - Y
+        one = self.dtype.type(1)
+        if self.cost == "quadratic":
+            errors = ordered_sum(diff * diff, axis=1)  # contract 8
+            # ∂C_x/∂a^L = a − y (with the ½), times the output neurons' σ': contract 4
+            deltas = [diff * _ACTIVATION[self.output_activation][1](output)]
+        else:
+            if self.cost == "cross_entropy":
+                terms = Y * log(output) + (one - Y) * log(one - output)
+            else:
+                terms = Y * log(output)
+            errors = -ordered_sum(terms, axis=1)  # contract 8
+            deltas = [diff]  # ∂C_x/∂z^L = a − y for these costs and their output layers
         # Propagate backwards: δ^l = (W^{l+1})ᵀ δ^{l+1} ⊙ σ'(a^l), contract 5.
         for W, a in zip(reversed(self.weights[1:]), reversed(activations[1:-1])):
             deltas.insert(0, _weighted_sums(deltas[0], W.T) * sigma_prime(a))
@@ -257,20 +407,31 @@ class ReferenceTrainer(BaseTrainer):
             sums_b.append(ordered_sum(delta, axis=0))
         return sums_w, sums_b
 
-    def _update_mini_batch(self, X, Y):
-        """One SGD step on the mini-batch (X, Y); returns its Σ_x e_x in float64."""
+    def _update_mini_batch(self, X, Y, rate):
+        """One SGD step on the mini-batch (X, Y); returns its examples' e_x."""
         activations, deltas, errors = self._backprop(X, Y)
         sums_w, sums_b = self._summed_nudges(activations, deltas)
-        step = self.dtype.type(self.learning_rate) / self.dtype.type(len(X))  # contract 7
-        for W, b, G, g in zip(self.weights, self.biases, sums_w, sums_b):
-            W -= step * G
-            b -= step * g
+        # Contract 7, each factor rounded to the dtype once.
+        f = self.dtype.type
+        step = f(rate.learning_rate) / f(len(X))
+        decay, mu = f(rate.decay), f(self.momentum)
+        for l, (G, g) in enumerate(zip(sums_w, sums_b)):
+            W, b = self._weights[l], self._biases[l]
+            if self.momentum:
+                V, v = self._velocity_w[l], self._velocity_b[l]
+                V[...] = mu * V - step * G
+                v[...] = mu * v - step * g
+                W[...] = decay * W + V
+                b += v
+            else:
+                W[...] = decay * W - step * G
+                b -= step * g
         return errors
 
-    def _train_slice(self, X, Y, perm, total, buffers):
+    def _train_slice(self, X, Y, perm, total, buffers, rate):
         for start in range(0, len(perm), self.batch_size):
             batch = perm[start : start + self.batch_size]
-            for e in self._update_mini_batch(X[batch], Y[batch]).tolist():
+            for e in self._update_mini_batch(X[batch], Y[batch], rate).tolist():
                 total += e  # contract 8: float64, in the order visited
         return total
 

@@ -7,7 +7,17 @@ import numpy as np
 from . import _kernels
 from ._base import BaseTrainer
 
-_ACTIVATION_CODES = {"sigmoid": _kernels.SIGMOID, "relu": _kernels.RELU}
+_ACTIVATION_CODES = {
+    "sigmoid": _kernels.SIGMOID,
+    "relu": _kernels.RELU,
+    "tanh": _kernels.TANH,
+    "softmax": _kernels.SOFTMAX,
+}
+_COST_CODES = {
+    "quadratic": _kernels.QUADRATIC,
+    "cross_entropy": _kernels.CROSS_ENTROPY,
+    "log_likelihood": _kernels.LOG_LIKELIHOOD,
+}
 
 
 class Trainer(BaseTrainer):
@@ -29,6 +39,18 @@ class Trainer(BaseTrainer):
         for W, b, W_view, b_view in zip(weights, biases, self.weights, self.biases):
             W_view[...] = W
             b_view[...] = b
+
+    def _set_velocities(self, weights, biases):
+        if not hasattr(self, "_vwt"):
+            self._vwt, self._vb = np.zeros_like(self._wt), np.zeros_like(self._b)
+        for V, v, V_view, v_view in zip(weights, biases, self._weight_views(self._vwt), self._bias_views(self._vb)):
+            V_view[...] = V
+            v_view[...] = v
+
+    def _velocities(self):
+        if not self.momentum:
+            return None
+        return self._weight_views(self._vwt), self._bias_views(self._vb)
 
     def _allocate_parameters(self):
         sizes = self.layer_sizes
@@ -58,13 +80,19 @@ class Trainer(BaseTrainer):
         """``weights[l]``, shape ``(layer_sizes[l + 1], layer_sizes[l])``: views of the parameters."""
         return self._weight_views(self._wt)
 
+    def _bias_views(self, flat):
+        return [flat[self._a_off[l] : self._a_off[l + 1]] for l in range(len(self.layer_sizes) - 1)]
+
     @property
     def biases(self):
         """``biases[l]``, shape ``(layer_sizes[l + 1],)``: views of the parameters."""
-        return [self._b[self._a_off[l] : self._a_off[l + 1]] for l in range(len(self.layer_sizes) - 1)]
+        return self._bias_views(self._b)
 
     def _layout(self):
-        return self._sizes, self._w_off, self._a_off, _ACTIVATION_CODES[self.activation]
+        return (
+            self._sizes, self._w_off, self._a_off, _ACTIVATION_CODES[self.activation],
+            _ACTIVATION_CODES[self.output_activation], _COST_CODES[self.cost],
+        )
 
     def _work_buffers(self, rows):
         """Per-example activations, deltas and errors for ``rows`` examples, and the gradient sums."""
@@ -79,11 +107,14 @@ class Trainer(BaseTrainer):
     def _epoch_buffers(self, n_samples):
         return self._work_buffers(min(self.batch_size, n_samples))
 
-    def _train_slice(self, X, Y, perm, cost_sum, buffers):
+    def _train_slice(self, X, Y, perm, cost_sum, buffers, rate):
         gwt, gb, act, delta, err = buffers
+        # Without momentum the kernel never touches the velocity arguments.
+        vwt, vb = (self._vwt, self._vb) if self.momentum else (self._wt, self._b)
         return _kernels.train_epoch(
-            X, Y, perm.astype(np.intp, copy=False), self._wt, self._b, gwt, gb, act, delta, err,
-            *self._layout(), self.learning_rate, min(self.batch_size, len(perm)), self.threads, cost_sum,
+            X, Y, perm.astype(np.intp, copy=False), self._wt, self._b, gwt, gb, act, delta, err, vwt, vb,
+            *self._layout(), rate.learning_rate, rate.decay, self.momentum,
+            min(self.batch_size, len(perm)), self.threads, cost_sum,
         )
 
     def _forward(self, X):
@@ -97,7 +128,7 @@ class Trainer(BaseTrainer):
         order = np.arange(len(X), dtype=np.intp)
         _kernels.gradients(X, Y, order, self._wt, self._b, gwt, gb, act, delta, err, *self._layout(), self.threads)
         grad_w = [np.ascontiguousarray(g) for g in self._weight_views(gwt)]
-        grad_b = [gb[self._a_off[l] : self._a_off[l + 1]].copy() for l in range(len(self.layer_sizes) - 1)]
+        grad_b = [g.copy() for g in self._bias_views(gb)]
         return grad_w, grad_b
 
 

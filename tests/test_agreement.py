@@ -1,9 +1,10 @@
 """The promise: Trainer and ReferenceTrainer hold the same bits after any training.
 
 Hypothesis draws the network, the data, the seed, the dtype, the batch size
-(dividing the data or not, 1, larger than the data), the thread count and
-the memory layout of the inputs; every array both trainers produce is then
-compared bit for bit.
+(dividing the data or not, 1, larger than the data), the thread count, the
+memory layout of the inputs, and the training options (activation, cost,
+L2, momentum, initialisation, schedule); every array both trainers produce
+is then compared bit for bit.
 """
 
 import numpy as np
@@ -12,7 +13,7 @@ from helpers import assert_same_bits, assert_trainers_agree
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fastmlp import DivergenceError, ReferenceTrainer, Trainer
+from fastmlp import DivergenceError, ReferenceTrainer, StepDecay, Trainer
 
 LAYOUTS = ["contiguous", "fortran", "strided", "readonly", "float32", "float64"]
 
@@ -44,6 +45,7 @@ def configurations(draw):
     # Mini-batches above 64 examples take their gradient sums in several sweeps.
     n = draw(st.one_of(st.integers(1, 40), st.integers(65, 150)))
     batch_size = draw(st.one_of(st.integers(1, 12), st.integers(n, n + 5), st.integers(30, 140)))
+    costs = ["quadratic", "cross_entropy"] + (["log_likelihood"] if sizes[-1] > 1 else [])
     return dict(
         sizes=sizes,
         n=n,
@@ -51,8 +53,14 @@ def configurations(draw):
         layout=draw(st.sampled_from(LAYOUTS)),
         float_targets=draw(st.booleans()),
         kwargs=dict(
-            activation=draw(st.sampled_from(["sigmoid", "relu"])),
+            activation=draw(st.sampled_from(["sigmoid", "relu", "tanh"])),
+            cost=draw(st.sampled_from(costs)),
             learning_rate=draw(st.sampled_from([0.01, 0.5, 3.0])),
+            # λ·η/n stays below 1 for every n and η drawn here.
+            l2=draw(st.sampled_from([0.0, 0.05, 0.3])),
+            momentum=draw(st.sampled_from([0.0, 0.5, 0.9])),
+            init=draw(st.sampled_from(["standard", "scaled"])),
+            schedule=draw(st.sampled_from([None, StepDecay(1, 0.5), StepDecay(2, 0.1)])),
             batch_size=batch_size,
             seed=draw(st.integers(0, 2**32 - 1)),
             dtype=draw(st.sampled_from(["float32", "float64"])),
@@ -104,14 +112,22 @@ def test_fit_gives_the_same_bits(config):
         assert_same_bits(a, b, f"gradient {l}")
 
 
+ODD_OPTIONS = [
+    dict(activation="sigmoid"),
+    dict(activation="relu"),
+    dict(activation="tanh", cost="log_likelihood", momentum=0.9, l2=2.0),
+    dict(activation="sigmoid", cost="cross_entropy", l2=5.0, init="scaled"),
+]
+
+
 @pytest.mark.parametrize("batch_size", [32, 150])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-@pytest.mark.parametrize("activation", ["sigmoid", "relu"])
-def test_odd_sizes_with_threads(dtype, activation, batch_size):
+@pytest.mark.parametrize("options", ODD_OPTIONS, ids=lambda o: "-".join(map(str, o.values())))
+def test_odd_sizes_with_threads(dtype, options, batch_size):
     """Wider, odd layers than hypothesis draws, so that two threads split real work."""
     rng = np.random.default_rng(7)
     X, y = rng.uniform(0, 1, (301, 67)), rng.integers(0, 10, 301)
-    kwargs = dict(activation=activation, learning_rate=0.3, batch_size=batch_size, seed=11, dtype=dtype)
+    kwargs = dict(learning_rate=0.3, batch_size=batch_size, seed=11, dtype=dtype, **options)
     r = ReferenceTrainer((67, 37, 23, 10), **kwargs)
     r.fit(X, y, 2)
     for threads in (1, 2):

@@ -45,7 +45,7 @@ def test_train_prints_each_epoch_and_saves(small_data, capsys, tmp_path):
     assert code == 0, err
     assert calls == [("mnist", None, "float64")]
     lines = out.splitlines()
-    assert "seed 4" in lines[0] and "784-12-10 sigmoid network, η = 0.5, batch 20" in lines[1]
+    assert "seed 4" in lines[0] and "784-12-10 sigmoid network, quadratic cost, η = 0.5, batch 20" in lines[1]
     assert [line.split()[:2] for line in lines[2:5]] == [["epoch", "1"], ["epoch", "2"], ["epoch", "3"]]
     assert "test accuracy" in lines[2] and "3 epochs in" in lines[5]
     # The saved model is the one trained: same seed and settings give the same bits.
@@ -122,6 +122,12 @@ MISTAKES = [
     (["train", "--plot", "curves.jpg"], 1, "--plot curves.jpg: the file name should end in .png"),
     (["plot", "m.npz", "m.npz"], 1, "OUT.png m.npz: the file name should end in .png"),
     (["train", "--layers", "784,100000000000,10"], 1, "not enough memory"),
+    (["train", "--cost", "mse"], 2, "invalid choice: 'mse'"),
+    (["train", "--l2", "-1"], 2, "expected a finite number >= 0"),
+    (["train", "--momentum", "1"], 2, "expected a number < 1 and >= 0"),
+    (["train", "--init", "he"], 2, "invalid choice"),
+    (["train", "--lr-decay", "10"], 2, "expected EVERY,FACTOR such as 10,0.5"),
+    (["train", "--lr-decay", "0,0.5"], 2, "every must be >= 1"),
 ]
 
 
@@ -134,6 +140,13 @@ def test_mistakes_get_one_line(small_data, capsys, argv, code, message):
     assert (exit_info.value.code if code == 2 else result) == code
     assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
     assert calls == []  # found out before loading any data
+
+
+def test_an_l2_too_strong_for_the_data_gets_one_line(small_data, capsys, tmp_path):
+    """The decay factor 1 − ηλ/n needs n, so this one is found after loading, before training."""
+    code, out, err = run(capsys, "train", "--l2", "1000", "--epochs", "1", "--save", str(tmp_path / "m.npz"))
+    assert code == 1 and "l2=1000.0 is too strong for learning_rate=3.0 and 300 examples" in err
+    assert len(err.strip().splitlines()) == 1 and not (tmp_path / "m.npz").exists()
 
 
 def test_json_without_quiet_is_pure_json(small_data, capsys):
@@ -216,3 +229,23 @@ def test_ctrl_c_keeps_the_completed_epochs(small_data, capsys, tmp_path, monkeyp
         assert "keeps its 0 completed epochs; nothing was written" in err
         assert not model.exists()
     assert not [p for p in os.listdir(tmp_path) if p != "m.npz"]
+
+
+def test_train_with_the_improved_options(small_data, capsys, tmp_path):
+    """--cost, --l2, --momentum, --init and --lr-decay reach the trainer and the saved model."""
+    model = tmp_path / "m.npz"
+    code, out, err = run(capsys, "train", "--epochs", "2", "--seed", "1", "--layers", "784,20,10",
+                         "--cost", "log_likelihood", "--l2", "2.5", "--momentum", "0.5", "--init", "scaled",
+                         "--lr", "0.1", "--lr-decay", "1,0.5", "--activation", "tanh", "--save", str(model))
+    assert code == 0, err
+    assert ("784-20-10 tanh network, log-likelihood cost, L2 λ = 2.5, momentum 0.5, scaled initial weights, "
+            "×0.5 every 1 epochs, η = 0.1") in out.splitlines()[1]
+    t = Trainer.load(model)
+    assert (t.cost, t.l2, t.momentum, t.init, t.activation) == ("log_likelihood", 2.5, 0.5, "scaled", "tanh")
+    assert (t.schedule.every, t.schedule.factor) == (1, 0.5)
+    # The same settings through the API give the same bits.
+    (X, y), _ = small_data[0]
+    u = Trainer((784, 20, 10), activation="tanh", cost="log_likelihood", l2=2.5, momentum=0.5, init="scaled",
+                learning_rate=0.1, schedule=__import__("fastmlp").StepDecay(1, 0.5), seed=1)
+    u.fit(X, y, 2)
+    assert all(np.array_equal(a, b) for a, b in zip(t.weights + t.biases, u.weights + u.biases))

@@ -5,7 +5,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from fastmlp import DivergenceError, ReferenceTrainer, Trainer
+from fastmlp import DivergenceError, ReferenceTrainer, StepDecay, Trainer
 
 #: What the documentation says bad input gets.
 DOCUMENTED = (TypeError, ValueError, MemoryError, DivergenceError)
@@ -49,23 +49,31 @@ def data_for(draw, sizes):
     return X, y
 
 
-layer_sizes = st.one_of(
-    st.lists(st.integers(1, 6), min_size=2, max_size=4),
-    st.lists(st.integers(-1, 6), min_size=0, max_size=4),
-    st.lists(st.one_of(st.integers(1, 6), st.sampled_from([2.0, "3", None, True])), min_size=1, max_size=3),
-    _odd_values,
-)
-
-
 def usually(valid, invalid):
-    """Valid values three times in four, so that most examples get past the constructor."""
-    return st.one_of(valid, valid, valid, invalid)
+    """Valid values seven times in eight, so that most examples get past the constructor's dozen options."""
+    return st.sampled_from([True] * 7 + [False]).flatmap(lambda ok: valid if ok else invalid)
+
+
+layer_sizes = usually(
+    st.lists(st.integers(1, 6), min_size=2, max_size=4),
+    st.one_of(
+        st.lists(st.integers(-1, 6), min_size=0, max_size=4),
+        st.lists(st.one_of(st.integers(1, 6), st.sampled_from([2.0, "3", None, True])), min_size=1, max_size=3),
+        _odd_values,
+    ),
+)
 
 
 options = st.fixed_dictionaries(
     {},
     optional={
-        "activation": usually(st.sampled_from(["sigmoid", "relu"]), st.sampled_from(["tanh", None, 3])),
+        "activation": usually(st.sampled_from(["sigmoid", "relu", "tanh"]), st.sampled_from(["softmax", None, 3])),
+        "cost": usually(st.sampled_from(["quadratic", "cross_entropy", "log_likelihood"]),
+                        st.sampled_from(["mse", None, 0])),
+        "l2": usually(st.sampled_from([0.0, 0.1, 5.0]), st.one_of(st.floats(), st.sampled_from([-1, "1", None]))),
+        "momentum": usually(st.sampled_from([0.0, 0.5, 0.99]), st.one_of(st.floats(), st.sampled_from([1, "0.9"]))),
+        "init": usually(st.sampled_from(["standard", "scaled"]), st.sampled_from(["he", None])),
+        "schedule": usually(st.sampled_from([None, "constant", StepDecay(1, 0.5)]), st.sampled_from(["step", 0.5, len])),
         "learning_rate": usually(st.floats(1e-3, 10.0), st.one_of(st.floats(), st.sampled_from([0, -1, True, "1", 1e300]))),
         "batch_size": usually(st.integers(1, 40), st.sampled_from([0, -2, 2.5, "10", None])),
         "dtype": usually(st.sampled_from(["float32", "float64", "f8", np.float32]),
@@ -93,8 +101,9 @@ def test_only_documented_exceptions(cls, sizes, kwargs, epochs, data):
         return
     X, y = data.draw(data_for(trainer.layer_sizes))
     validation = data.draw(st.one_of(st.none(), data_for(trainer.layer_sizes), _odd_values))
+    patience = data.draw(usually(st.sampled_from([None, 1, 3]), st.sampled_from([0, 2.5, "3"])))
     for name, call in (
-        ("fit", lambda: trainer.fit(X, y, epochs, validation_data=validation)),
+        ("fit", lambda: trainer.fit(X, y, epochs, validation_data=validation, early_stopping=patience)),
         ("forward", lambda: trainer.forward(X)),
         ("predict", lambda: trainer.predict(X)),
         ("score", lambda: trainer.score(X, y)),

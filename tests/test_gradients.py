@@ -1,4 +1,4 @@
-"""gradients() is the derivative of the mean quadratic cost, checked by central differences."""
+"""gradients() is the derivative of the mean cost, checked by central differences, for every cost and activation."""
 
 import numpy as np
 import pytest
@@ -7,13 +7,24 @@ from fastmlp import ReferenceTrainer, Trainer
 
 
 def mean_cost(trainer, X, Y):
+    """The mean cost, written from its textbook formula (libm's log, NumPy's sums)."""
     A = trainer.forward(X)
-    return float(np.mean(0.5 * np.sum((A - Y) ** 2, axis=1)))
+    if trainer.cost == "quadratic":
+        per_example = 0.5 * np.sum((A - Y) ** 2, axis=1)
+    elif trainer.cost == "cross_entropy":
+        per_example = -np.sum(Y * np.log(A) + (1 - Y) * np.log(1 - A), axis=1)
+    else:
+        per_example = -np.sum(Y * np.log(A), axis=1)
+    return float(np.mean(per_example))
 
 
 @pytest.mark.parametrize("cls", [Trainer, ReferenceTrainer])
-@pytest.mark.parametrize("activation", ["sigmoid", "relu"])
-def test_gradients_match_central_differences(cls, activation):
+@pytest.mark.parametrize(
+    "activation, cost",
+    [("sigmoid", "quadratic"), ("relu", "quadratic"), ("tanh", "quadratic"),
+     ("sigmoid", "cross_entropy"), ("tanh", "cross_entropy"), ("relu", "log_likelihood"), ("tanh", "log_likelihood")],
+)
+def test_gradients_match_central_differences(cls, activation, cost):
     """Tolerance: with h = 1e-6 the central difference errs by about h²·|C'''|/6 (~1e-13 here)
     plus rounding, ε·|C|/h ≈ 2e-16 / 1e-6 = 2e-10 for a cost of order 1. A bound of 1e-7 is far
     above both and far below the gradients themselves (typically 1e-3 to 1e-1), so a wrong
@@ -22,7 +33,7 @@ def test_gradients_match_central_differences(cls, activation):
     X = rng.uniform(-1, 1, (13, 5))
     labels = rng.integers(0, 3, 13)
     Y = np.eye(3)[labels]
-    trainer = cls((5, 4, 6, 3), activation=activation, seed=3)
+    trainer = cls((5, 4, 6, 3), activation=activation, cost=cost, seed=3)
     grad_w, grad_b = trainer.gradients(X, labels)
     h = 1e-6
     checked = 0

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from helpers import assert_same_bits, assert_trainers_agree
 
-from fastmlp import ModelFileError, ReferenceTrainer, Trainer
+from fastmlp import ModelFileError, ReferenceTrainer, StepDecay, Trainer
 from fastmlp import model_file
 
 
@@ -47,7 +47,7 @@ def test_untrained_and_unvalidated_histories_round_trip(tmp_path):
 def test_the_file_is_plain_npz_without_pickles(trained):
     _, _, path = trained
     with np.load(path, allow_pickle=False) as archive:
-        assert str(archive["format"]) == "fastmlp-model" and int(archive["format_version"]) == 1
+        assert str(archive["format"]) == "fastmlp-model" and int(archive["format_version"]) == 2
         assert archive["weights_0"].shape == (5, 7) and archive["weights_0"].dtype == np.float32
         assert all(archive[k].dtype != object for k in archive.files)
 
@@ -80,7 +80,7 @@ def rewrite(path, **changes):
 
 BAD = [
     (dict(format=np.array("something-else")), "not a fastmlp model file"),
-    (dict(format_version=np.array(2)), "format version 2"),
+    (dict(format_version=np.array(3)), "format version 3"),
     (dict(weights_1=None), "no 'weights_1'"),
     (dict(weights_0=np.zeros((5, 6), np.float32)), r"'weights_0' is float32 \(5, 6\); expected float32 \(5, 7\)"),
     (dict(biases_1=np.zeros(3, np.float64)), r"'biases_1' is float64 \(3,\); expected float32"),
@@ -137,3 +137,38 @@ def test_damaged_files_are_refused(trained, tmp_path):
     (tmp_path / "crc.npz").write_bytes(bytes(damaged))
     with pytest.raises(ModelFileError, match="crc.npz"):
         Trainer.load(tmp_path / "crc.npz")
+
+
+def test_version_1_files_still_load(trained, tmp_path):
+    """Files from before the training state was saved: same model, fresh generator, default options."""
+    t, X, path = trained
+    rewrite(path, format_version=np.array(1), cost=None, l2=None, momentum=None, init=None, generator=None, seed=None)
+    u = Trainer.load(path)
+    assert (u.cost, u.l2, u.momentum, u.init, u.schedule) == ("quadratic", 0.0, 0.0, "standard", None)
+    assert_same_bits(u.forward(X), t.forward(X))
+
+
+@pytest.mark.parametrize("changes, message", [
+    (dict(generator=np.array("{not json")), "'generator' is not a generator state"),
+    (dict(generator=np.array('{"bit_generator": "MT19937"}')), "m.npz: "),
+    (dict(schedule=np.array([1.5, 0.5])), "'schedule' is not a step decay"),
+    (dict(schedule=np.array([2.0, 7.0])), "factor must lie in"),
+    (dict(cost=np.array("hinge")), "cost must be one of"),
+    (dict(momentum=np.array(1.5)), "momentum must be finite"),
+])
+def test_bad_training_state_is_refused(tmp_path, changes, message):
+    t = Trainer((3, 2), momentum=0.5, schedule=StepDecay(2, 0.5), seed=0)
+    path = tmp_path / "m.npz"
+    t.save(path)
+    rewrite(path, **changes)
+    with pytest.raises(ModelFileError, match=message):
+        Trainer.load(path)
+
+
+def test_velocities_must_be_there_with_momentum(tmp_path):
+    t = Trainer((3, 2), momentum=0.5, seed=0)
+    path = tmp_path / "m.npz"
+    t.save(path)
+    rewrite(path, velocity_weights_0=None)
+    with pytest.raises(ModelFileError, match="no 'velocity_weights_0'"):
+        Trainer.load(path)

@@ -29,9 +29,12 @@ rng = np.random.default_rng(0)
 X, y = rng.uniform(-3, 3, (200, 30)), rng.integers(0, 10, 200)
 digest = hashlib.sha256()
 for dtype in ("float32", "float64"):
-    for activation in ("sigmoid", "relu"):
-        r = ReferenceTrainer((30, 17, 10), activation=activation, dtype=dtype, seed=1, learning_rate=0.7)
-        r.fit(X, y, 2)
+    for activation, cost in (("sigmoid", "quadratic"), ("relu", "quadratic"),
+                             ("tanh", "cross_entropy"), ("sigmoid", "log_likelihood")):
+        r = ReferenceTrainer((30, 17, 10), activation=activation, cost=cost, dtype=dtype, seed=1,
+                             learning_rate=0.7, l2=1.0, momentum=0.5)
+        h = r.fit(X, y, 2)
+        digest.update(np.array(h.train_cost).tobytes())
         for p in r.weights + r.biases + [r.forward(X)]:
             digest.update(np.ascontiguousarray(p).tobytes())
 print(digest.hexdigest())

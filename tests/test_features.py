@@ -1,0 +1,229 @@
+"""Costs, L2, momentum, initialisation, schedules, early stopping and resuming: each checked
+against its own definition, written out here independently of the trainers."""
+
+import numpy as np
+import pytest
+from helpers import assert_same_bits, assert_trainers_agree
+
+from fastmlp import ReferenceTrainer, StepDecay, Trainer
+
+TRAINERS = [Trainer, ReferenceTrainer]
+
+
+def toy(n=40, n_in=6, n_out=3, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.uniform(0, 1, (n, n_in)), rng.integers(0, n_out, n)
+
+
+def one_hot(y, k):
+    return np.eye(k)[y]
+
+
+@pytest.mark.parametrize("cls", TRAINERS)
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_one_step_with_l2_is_the_book_formula(cls, dtype):
+    """One example in one mini-batch: W ← (1 − ηλ/n)·W − η·∇W, where ∇ is gradients() of that example."""
+    X, y = toy(n=1)
+    eta, lam, n = 0.5, 0.6, 1
+    t = cls((6, 4, 3), cost="cross_entropy", l2=lam, learning_rate=eta, batch_size=1, seed=2, dtype=dtype)
+    f = t.dtype.type
+    W0, b0 = [w.copy() for w in t.weights], [b.copy() for b in t.biases]
+    gw, gb = t.gradients(X, y)
+    t.fit(X, y, 1)
+    decay = f(1.0 - eta * lam / n)
+    for l in range(2):
+        assert_same_bits(t.weights[l], decay * W0[l] - f(eta) * gw[l], f"weights[{l}]")
+        assert_same_bits(t.biases[l], b0[l] - f(eta) * gb[l], f"biases[{l}] (not decayed)")
+
+
+@pytest.mark.parametrize("cls", TRAINERS)
+def test_momentum_steps_are_the_velocity_recursion(cls):
+    """Two one-example epochs with momentum μ: v ← μv − η∇, w ← w + v, step by step."""
+    X, y = toy(n=1)
+    eta, mu = 0.3, 0.9
+    t = cls((6, 5, 3), momentum=mu, learning_rate=eta, batch_size=1, seed=4)
+    f = t.dtype.type
+    W = [w.copy() for w in t.weights]
+    b = [x.copy() for x in t.biases]
+    V = [np.zeros_like(w) for w in W]
+    v = [np.zeros_like(x) for x in b]
+    for _ in range(2):
+        gw, gb = t.gradients(X, y)
+        t.fit(X, y, 1)
+        for l in range(2):
+            V[l] = f(mu) * V[l] - f(eta) * gw[l]
+            v[l] = f(mu) * v[l] - f(eta) * gb[l]
+            W[l] = W[l] + V[l]
+            b[l] = b[l] + v[l]
+            assert_same_bits(t.weights[l], W[l], f"weights[{l}]")
+            assert_same_bits(t.biases[l], b[l], f"biases[{l}]")
+    # Momentum changes the path: without it, the same two steps end elsewhere.
+    plain = cls((6, 5, 3), learning_rate=eta, batch_size=1, seed=4)
+    plain.fit(X, y, 2)
+    assert not np.array_equal(plain.weights[0], t.weights[0])
+
+
+@pytest.mark.parametrize("cls", TRAINERS)
+def test_scaled_init_divides_standard_normals_by_root_fan_in(cls):
+    t = cls((9, 4, 2), init="scaled", seed=7, dtype="float32")
+    rng = np.random.default_rng(7)
+    for l, (n_in, n_out) in enumerate([(9, 4), (4, 2)]):
+        expected_W = (rng.standard_normal((n_out, n_in)) / np.sqrt(n_in)).astype(np.float32)
+        expected_b = rng.standard_normal(n_out).astype(np.float32)
+        assert_same_bits(t.weights[l], expected_W)
+        assert_same_bits(t.biases[l], expected_b)
+
+
+@pytest.mark.parametrize("cls", TRAINERS)
+def test_softmax_outputs_are_probabilities(cls):
+    X, _ = toy()
+    t = cls((6, 8, 5), cost="log_likelihood", seed=1)
+    A = t.forward(X * 50)  # large inputs: the softmax must not overflow
+    assert np.isfinite(A).all() and (A >= 0).all()
+    assert np.abs(A.sum(axis=1) - 1).max() < 1e-14
+    # a_j = e^{z_j} / Σ e^{z_k}, with z from the hidden layer computed here.
+    h = 1 / (1 + np.exp(-(X * 50 @ t.weights[0].T + t.biases[0])))
+    z = h @ t.weights[1].T + t.biases[1]
+    expected = np.exp(z - z.max(axis=1, keepdims=True))
+    np.testing.assert_allclose(A, expected / expected.sum(axis=1, keepdims=True), rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("cost", ["cross_entropy", "log_likelihood"])
+def test_train_cost_is_the_mean_of_the_textbook_cost(cost):
+    """One mini-batch holding everything: the epoch's cost is that of the parameters before the step."""
+    X, y = toy(n=30)
+    t = Trainer((6, 7, 3), cost=cost, batch_size=30, seed=5)
+    A = t.forward(X)
+    Y = one_hot(y, 3)
+    if cost == "cross_entropy":
+        expected = -np.sum(Y * np.log(A) + (1 - Y) * np.log(1 - A)) / 30
+    else:
+        expected = -np.sum(np.log(A[np.arange(30), y])) / 30
+    h = t.fit(X, y, 1)
+    assert abs(h.train_cost[0] - expected) < 1e-13 * expected
+
+
+def test_a_saturated_cross_entropy_output_costs_100_not_infinity():
+    """ln is floored at −100, so a confidently wrong output gives a large, finite cost and trains on."""
+    X = np.ones((1, 2))
+    t = Trainer((2, 1), cost="cross_entropy", seed=0, learning_rate=0.1)
+    t.weights[0][...] = 500.0  # z = 1000: the sigmoid rounds to exactly 1
+    t.biases[0][...] = 0.0
+    assert t.forward(X)[0, 0] == 1.0
+    h = t.fit(X, np.zeros((1, 1)), 1)  # the target is 0: −ln(1 − a) = −ln 0
+    assert h.train_cost == [100.0]
+    assert t.weights[0][0, 0] < 500.0  # δ = a − y = 1 still moves it
+
+
+@pytest.mark.parametrize("cls", TRAINERS)
+def test_step_decay_equals_setting_the_rate_by_hand(cls):
+    X, y = toy(n=50)
+    a = cls((6, 5, 3), learning_rate=2.0, schedule=StepDecay(every=2, factor=0.25), seed=3, batch_size=7)
+    b = cls((6, 5, 3), learning_rate=2.0, seed=3, batch_size=7)
+    a.fit(X, y, 5)
+    for epoch in range(1, 6):
+        b.learning_rate = 2.0 * 0.25 ** ((epoch - 1) // 2)
+        b.fit(X, y, 1)
+    assert_trainers_agree(a, b)
+    assert StepDecay(10, 0.5)(3.0, 1) == 3.0 and StepDecay(10, 0.5)(3.0, 11) == 1.5
+
+
+@pytest.mark.parametrize("cls", TRAINERS)
+def test_early_stopping_keeps_the_best_epoch(cls):
+    """The kept parameters are those of a trainer stopped by hand after the best epoch."""
+    rng = np.random.default_rng(8)
+    X, y = rng.uniform(-1, 1, (60, 4)), rng.integers(0, 2, 60)  # noise: validation accuracy wanders
+    X_val, y_val = rng.uniform(-1, 1, (40, 4)), rng.integers(0, 2, 40)
+    kwargs = dict(learning_rate=3.0, batch_size=5, seed=6, momentum=0.5)
+    t = cls((4, 12, 2), **kwargs)
+    h = t.fit(X, y, 40, validation_data=(X_val, y_val), early_stopping=3)
+    accuracies = h.validation_accuracy
+    best = h.best_epoch
+    assert accuracies[best - 1] == max(accuracies)
+    assert accuracies.index(max(accuracies)) == best - 1  # the first epoch reaching it
+    assert len(h) == best + 3 or len(h) == 40
+    assert all(a <= accuracies[best - 1] for a in accuracies[best:])
+    assert len(h) < 40  # the noise makes it stop early; otherwise the check below says little
+    by_hand = cls((4, 12, 2), **kwargs)
+    by_hand.fit(X, y, best)
+    assert_trainers_agree(t, by_hand)
+    assert_same_bits(np.concatenate([v.ravel() for v in t._velocities()[0]]),
+                     np.concatenate([v.ravel() for v in by_hand._velocities()[0]]), "velocities")
+
+
+def test_early_stopping_needs_validation_data():
+    X, y = toy()
+    with pytest.raises(ValueError, match="early_stopping needs validation_data"):
+        Trainer((6, 3)).fit(X, y, 2, early_stopping=2)
+    with pytest.raises(ValueError, match="early_stopping must be >= 1"):
+        Trainer((6, 3)).fit(X, y, 2, validation_data=(X, y), early_stopping=0)
+
+
+@pytest.mark.parametrize("cls", TRAINERS)
+def test_callbacks_returning_false_stop_training(cls):
+    X, y = toy()
+    seen = []
+    h = cls((6, 3), seed=0).fit(X, y, 10, callbacks=[seen.append, lambda r: r.epoch < 3])
+    assert len(h) == 3 and [r.epoch for r in seen] == [1, 2, 3]
+
+
+@pytest.mark.parametrize("load_as", TRAINERS)
+@pytest.mark.parametrize("cls", TRAINERS)
+def test_train_save_load_train_equals_training_at_once(cls, load_as, tmp_path):
+    """2 epochs, save, load, 3 more: the bits of 5 epochs, velocities and generator included."""
+    X, y = toy(n=70)
+    kwargs = dict(activation="tanh", cost="log_likelihood", l2=0.5, momentum=0.8, init="scaled",
+                  schedule=StepDecay(2, 0.5), learning_rate=0.2, batch_size=8, dtype="float32")
+    whole = cls((6, 9, 3), seed=12, **kwargs)
+    whole.fit(X, y, 5)
+    first = cls((6, 9, 3), seed=12, **kwargs)
+    first.fit(X, y, 2)
+    first.save(tmp_path / "m.npz")
+    resumed = load_as.load(tmp_path / "m.npz")
+    assert repr(resumed).replace(load_as.__name__, "") == repr(first).replace(cls.__name__, "")
+    resumed.fit(X, y, 3)
+    assert_trainers_agree(resumed, whole)
+    assert [r.epoch for r in resumed.history.epochs] == [1, 2, 3, 4, 5]
+
+
+BAD_OPTIONS = [
+    (dict(cost="cross-entropy"), ValueError, "cost must be one of 'quadratic', 'cross_entropy', 'log_likelihood'"),
+    (dict(cost="log_likelihood", layer_sizes=(4, 1)), ValueError, "needs at least 2 output neurons"),
+    (dict(activation="softmax"), ValueError, "activation must be one of 'sigmoid', 'relu', 'tanh'"),
+    (dict(l2=-1.0), ValueError, "l2 must be finite, >= 0.0"),
+    (dict(l2=float("nan")), ValueError, "l2 must be finite"),
+    (dict(l2="5"), TypeError, "l2 must be a real number"),
+    (dict(momentum=1.0), ValueError, r"momentum must be finite, >= 0.0 and < 1.0, got 1.0"),
+    (dict(momentum=-0.1), ValueError, "momentum must be finite"),
+    (dict(init="xavier"), ValueError, "init must be one of 'standard', 'scaled'"),
+    (dict(schedule="step"), TypeError, "schedule must be None, 'constant' or a fastmlp.StepDecay"),
+    (dict(schedule=lambda e: 0.1), TypeError, "schedule must be None"),
+]
+
+
+@pytest.mark.parametrize("cls", TRAINERS)
+@pytest.mark.parametrize("options, error, message", BAD_OPTIONS)
+def test_bad_options_are_refused_clearly(cls, options, error, message):
+    options = dict(options)
+    sizes = options.pop("layer_sizes", (4, 3))
+    with pytest.raises(error, match=message):
+        cls(sizes, **options)
+
+
+def test_bad_step_decays_are_refused():
+    with pytest.raises(ValueError, match="every must be >= 1"):
+        StepDecay(0)
+    with pytest.raises(TypeError, match="every must be an integer"):
+        StepDecay(2.5)
+    with pytest.raises(ValueError, match=r"factor must lie in \(0, 1\]"):
+        StepDecay(3, 1.5)
+
+
+def test_an_l2_too_strong_for_the_data_is_refused_before_training():
+    X, y = toy(n=10)
+    t = Trainer((6, 3), l2=5.0, learning_rate=3.0, seed=0)  # 1 − 3·5/10 < 0
+    before = t.weights[0].copy()
+    with pytest.raises(ValueError, match="l2=5.0 is too strong for learning_rate=3.0 and 10 examples"):
+        t.fit(X, y, 1)
+    assert_same_bits(t.weights[0], before)
+    assert len(t.history) == 0
