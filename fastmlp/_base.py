@@ -542,11 +542,9 @@ class BaseTrainer:
             stop = any(answer is False for answer in answers)
             if early_stopping is not None:
                 if best is None or record.validation_accuracy > best[0]:
-                    best = (record.validation_accuracy, epoch, None)
+                    best = (record.validation_accuracy, epoch, self._training_state(generator=False))
                 elif epoch - best[1] >= early_stopping:
                     stop = True
-                if best[1] == epoch:
-                    best = (best[0], epoch, self._training_state(generator=False))
             if stop:
                 break
         if best is not None:
@@ -635,6 +633,8 @@ class BaseTrainer:
         every weight and bias, ``(1/m)·Σ_x ∂C_x/∂w``, computed by backprop
         without changing the parameters. Returns ``(grad_weights,
         grad_biases)``, lists shaped like :attr:`weights` and :attr:`biases`.
+        It is the gradient of the cost alone: the L2 decay and the momentum
+        act in the step, not here.
         """
         X = self._check_X(X)
         Y = self._check_targets(y, len(X))
