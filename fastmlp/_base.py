@@ -433,6 +433,15 @@ class BaseTrainer:
         Y = np.ascontiguousarray(arr, dtype=self.dtype)
         if not _all_finite(Y):
             raise ValueError(f"{name} contains NaN or infinite values")
+        # δ^L = a − y is the gradient of these costs only for targets of their kind.
+        if self.cost != "quadratic" and (Y.min() < 0 or Y.max() > 1):
+            raise ValueError(f"{name}: with cost={self.cost!r}, targets must lie in [0, 1], "
+                             f"got values from {Y.min()} to {Y.max()}")
+        if self.cost == "log_likelihood":
+            worst = float(np.abs(Y.sum(axis=1, dtype=np.float64) - 1).max())
+            if worst > np.sqrt(np.finfo(self.dtype).eps):
+                raise ValueError(f"{name}: with cost='log_likelihood', each row of targets must be a "
+                                 f"probability distribution summing to 1; a row sums to 1 {worst:+.3g} off")
         return Y
 
     def _check_labels(self, arr, n_samples, name="y"):

@@ -75,6 +75,8 @@ def make_data(config):
     X = lay_out(rng.uniform(-2, 2, (n, sizes[0])), config["layout"])
     if config["float_targets"]:
         y = rng.uniform(0, 1, (n, sizes[-1]))
+        if config["kwargs"]["cost"] == "log_likelihood":
+            y /= y.sum(axis=1, keepdims=True)  # soft labels: the softmax's targets are distributions
     else:
         y = rng.integers(0, sizes[-1], n)
     return X, y

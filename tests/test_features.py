@@ -227,3 +227,15 @@ def test_an_l2_too_strong_for_the_data_is_refused_before_training():
         t.fit(X, y, 1)
     assert_same_bits(t.weights[0], before)
     assert len(t.history) == 0
+
+
+@pytest.mark.parametrize("cls", TRAINERS)
+def test_targets_must_suit_the_cost(cls):
+    X, y = toy(n=5)
+    with pytest.raises(ValueError, match=r"with cost='cross_entropy', targets must lie in \[0, 1\]"):
+        cls((6, 3), cost="cross_entropy").fit(X, np.full((5, 3), 2.0))
+    with pytest.raises(ValueError, match="each row of targets must be a probability distribution"):
+        cls((6, 3), cost="log_likelihood").fit(X, np.full((5, 3), 0.5))
+    soft = np.full((5, 3), 1 / 3)
+    cls((6, 3), cost="log_likelihood", dtype="float32").fit(X, soft)  # sums to 1 within float32 rounding
+    cls((6, 3)).fit(X, np.full((5, 3), 2.0))  # the quadratic cost takes any targets
