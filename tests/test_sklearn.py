@@ -1,5 +1,6 @@
 """FastMLPClassifier: scikit-learn's conventions, its estimator checks, and its tools."""
 
+import json
 import pickle
 import subprocess
 import sys
@@ -501,6 +502,24 @@ def test_without_sklearn_the_import_error_says_what_to_install():
     )
     out = subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO.parent, capture_output=True, text=True)
     assert "pip install 'fastmlp[sklearn]'" in out.stdout
+
+
+# -- beyond one machine -------------------------------------------------------
+
+
+def test_dask_grid_search_example(tmp_path):
+    """examples/dask_grid_search.py on a LocalCluster of two worker processes."""
+    pytest.importorskip("dask.distributed", reason="dask.distributed is not installed (pip install 'fastmlp[dask]')")
+    example = REPO / "examples" / "dask_grid_search.py"
+    run = subprocess.run(
+        [sys.executable, str(example), "--workers", "2", "--json"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    result = json.loads(run.stdout)
+    # 4 settings x 3 folds, sent as joblib batches to the cluster, and run by both workers.
+    assert result["fits"] == 12 and result["tasks"] >= 2 and len(result["workers"]) == 2
+    assert result["best_cv_accuracy"] > 0.9 and result["test_accuracy"] > 0.9
 
 
 # -- real data ----------------------------------------------------------------
