@@ -229,15 +229,19 @@ def test_partial_fit_refuses_labels_and_classes_it_was_not_built_with(blobs):
     assert model.n_iter_ == 1
 
 
-def test_partial_fit_epochs_are_fit_epochs(blobs):
-    """Three partial_fit calls on the whole data train the very network fit trains in three epochs."""
+@pytest.mark.parametrize(
+    "params", [{}, dict(momentum=0.9, l2=0.1, schedule=StepDecay(every=1))], ids=["plain", "momentum-l2-schedule"]
+)
+def test_partial_fit_epochs_are_fit_epochs(blobs, params):
+    """Three partial_fit calls on the whole data train the very network fit trains in three epochs
+    (momentum's velocities and the schedule's epoch count carry over from call to call)."""
     X, y = blobs
-    stepwise = FastMLPClassifier(random_state=4)
+    stepwise = FastMLPClassifier(random_state=4, **params)
     for _ in range(3):
         stepwise.partial_fit(X, y, classes=[0, 1, 2])
-    assert_same_model(stepwise, FastMLPClassifier(epochs=3, random_state=4).fit(X, y), X)
+    assert_same_model(stepwise, FastMLPClassifier(epochs=3, random_state=4, **params).fit(X, y), X)
     # After fit, partial_fit continues from the fitted network.
-    model = FastMLPClassifier(epochs=2, random_state=4).fit(X, y).partial_fit(X, y)
+    model = FastMLPClassifier(epochs=2, random_state=4, **params).fit(X, y).partial_fit(X, y)
     assert_same_model(model, stepwise, X)
 
 
