@@ -100,6 +100,50 @@ class TorchPeer:
         return [m.bias.detach().numpy() for m in self.model if hasattr(m, "bias")]
 
 
+class TorchRecipe:
+    """PyTorch on the CPU, for the time-to-accuracy recipe: hidden ``activation`` layers, a softmax
+    output with the log-likelihood (``nn.CrossEntropyLoss`` on the weighted inputs), SGD with
+    momentum and a step decay of the learning rate, as fastmlp trains them."""
+
+    def __init__(self, weights, biases, activation, learning_rate, momentum, every, factor,
+                 batch_size, dtype, threads):
+        import torch
+
+        self.torch = torch
+        torch.set_num_threads(threads)
+        torch_dtype = {"float32": torch.float32, "float64": torch.float64}[np.dtype(dtype).name]
+        hidden = {"sigmoid": torch.nn.Sigmoid, "relu": torch.nn.ReLU, "tanh": torch.nn.Tanh}[activation]
+        layers = []
+        for W, b in zip(weights, biases):
+            linear = torch.nn.Linear(W.shape[1], W.shape[0], dtype=torch_dtype)
+            with torch.no_grad():
+                linear.weight.copy_(torch.from_numpy(np.array(W, dtype=dtype)))
+                linear.bias.copy_(torch.from_numpy(np.array(b, dtype=dtype)))
+            layers += [linear, hidden()]
+        self.model = torch.nn.Sequential(*layers[:-1])  # the loss applies the softmax
+        # fastmlp's v ← μv − ηg, w ← w + v is PyTorch's v ← μv + g, w ← w − ηv with v scaled by η.
+        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=learning_rate, momentum=momentum)
+        self.schedule = torch.optim.lr_scheduler.StepLR(self.optimizer, step_size=every, gamma=factor)
+        self.loss = torch.nn.CrossEntropyLoss()
+        self.batch_size = batch_size
+
+    def epoch(self, X, labels, perm):
+        torch = self.torch
+        X, labels, perm = torch.from_numpy(X), torch.from_numpy(labels.astype(np.int64)), torch.from_numpy(perm)
+        for start in range(0, len(X), self.batch_size):
+            idx = perm[start : start + self.batch_size]
+            loss = self.loss(self.model(X[idx]), labels[idx])
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+        self.schedule.step()
+
+    def accuracy(self, X, labels):
+        with self.torch.no_grad():
+            predicted = self.model(self.torch.from_numpy(X)).argmax(dim=1).numpy()
+        return float(np.mean(predicted == labels))
+
+
 def torch_available():
     try:
         import torch  # noqa: F401

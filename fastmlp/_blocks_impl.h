@@ -64,13 +64,16 @@ static void FASTMLP_NAME(weighted_sums_block)(
  * for i = i0 … i1−1 in order, where a_i = a + (idx ? idx[i] : i)·a_stride
  * (the 4 inputs r of example i) and d_i = d + i·d_stride (its N deltas).
  * With first, the sums start from the term of i0 instead, and `in` is not read.
- * Stores out_r[q] = S_r[q], or, with step_out, takes the SGD step on `out`
- * instead: out_r[q] = out_r[q] − step·S_r[q].
+ * Stores out_r[q] = S_r[q], or, with step_out, takes the SGD step of the
+ * arithmetic contract on the weights `out` instead (w = out_r[q], s = S_r[q]):
+ *   w = w − step·s                           (decay 1, no velocities)
+ *   w = (decay·w) − step·s                   (no velocities)
+ *   v = (mu·v) − step·s, w = (decay·w) + v   (velocities vel, laid out like out)
  * Row r of `in` starts at in + r·in_stride, of `out` at out + r·out_stride. */
 static void FASTMLP_NAME(nudge_block)(
     const T* a, const Py_ssize_t* idx, Py_ssize_t a_stride, const T* d, Py_ssize_t d_stride,
     Py_ssize_t i0, Py_ssize_t i1, int first, const T* in, Py_ssize_t in_stride,
-    T* out, Py_ssize_t out_stride, int step_out, T step)
+    T* out, Py_ssize_t out_stride, int step_out, T step, T decay, T mu, T* vel)
 {
 #ifdef FASTMLP_VECTORS
     V s[4][NV], di[NV];
@@ -96,7 +99,18 @@ static void FASTMLP_NAME(nudge_block)(
     for (int r = 0; r < 4; r++)
         for (int v = 0; v < NV; v++) {
             T* o = out + r * out_stride + v * L;
-            STORE(o, step_out ? LOAD(o) - step * s[r][v] : s[r][v]);
+            if (!step_out) {
+                STORE(o, s[r][v]);
+            } else if (vel) {
+                T* p = vel + r * out_stride + v * L;
+                V nv = mu * LOAD(p) - step * s[r][v];
+                STORE(p, nv);
+                STORE(o, decay * LOAD(o) + nv);
+            } else if (decay != 1) {
+                STORE(o, decay * LOAD(o) - step * s[r][v]);
+            } else {
+                STORE(o, LOAD(o) - step * s[r][v]);
+            }
         }
 #else
     for (int r = 0; r < 4; r++)
@@ -107,7 +121,15 @@ static void FASTMLP_NAME(nudge_block)(
                 s = (first && i == i0) ? term : s + term;
             }
             T* o = out + r * out_stride + q;
-            *o = step_out ? *o - step * s : s;
+            if (!step_out) {
+                *o = s;
+            } else if (vel) {
+                T* p = vel + r * out_stride + q;
+                *p = mu * *p - step * s;
+                *o = decay * *o + *p;
+            } else {
+                *o = decay * *o - step * s;  /* decay·w is w when decay is 1 */
+            }
         }
 #endif
 }

@@ -104,11 +104,13 @@ cdef extern from "_blocks.h" nogil:
     void nudge_block_f64(const double* a, const Py_ssize_t* idx, Py_ssize_t a_stride,
                          const double* d, Py_ssize_t d_stride, Py_ssize_t i0, Py_ssize_t i1,
                          int first, const double* g_in, Py_ssize_t in_stride,
-                         double* g_out, Py_ssize_t out_stride, int step_out, double step)
+                         double* g_out, Py_ssize_t out_stride, int step_out, double step,
+                         double decay, double mu, double* vel)
     void nudge_block_f32(const float* a, const Py_ssize_t* idx, Py_ssize_t a_stride,
                          const float* d, Py_ssize_t d_stride, Py_ssize_t i0, Py_ssize_t i1,
                          int first, const float* g_in, Py_ssize_t in_stride,
-                         float* g_out, Py_ssize_t out_stride, int step_out, float step)
+                         float* g_out, Py_ssize_t out_stride, int step_out, float step,
+                         float decay, float mu, float* vel)
 
 
 cdef struct Net:
@@ -461,16 +463,26 @@ cdef void backprop_block(const Net* net, Py_ssize_t block, Py_ssize_t m,
                                   act + i * net.width, delta + i * net.width)
 
 
+cdef inline void take_step(floating* w, floating* v, floating s, floating step, floating decay,
+                           floating mu) noexcept nogil:
+    """One weight's step from its finished sum s (contract 7), with velocity v unless NULL."""
+    if v != NULL:
+        v[0] = mu * v[0] - step * s
+        w[0] = decay * w[0] + v[0]
+    else:
+        w[0] = decay * w[0] - step * s  # decay·w is w when decay is 1
+
+
 cdef void nudge_rows(const Net* net, Py_ssize_t l, Py_ssize_t k0, Py_ssize_t i0, Py_ssize_t i1,
                      const floating* X, const Py_ssize_t* idx, const floating* act,
-                     const floating* delta, floating* gwt, floating* wt,
-                     floating step) noexcept nogil:
+                     const floating* delta, floating* gwt, floating* wt, floating step,
+                     floating decay, floating mu, floating* vwt) noexcept nogil:
     """Add the nudges of examples i0 … i1 to rows k0 … k0+ROWS of Gᵀ for layer l.
 
     G[j,k] = Σ_i δ_ij·a_ik in the order of i: started at i = 0, continued
     from the stored partial sums otherwise. With ``wt`` (the mini-batch's
     last examples), the finished sums are not stored: they go straight into
-    the step W ← W − step·G. Needs n_out ≥ LANES. Outputs go LANES at a
+    the step of contract 7 (take_step). Needs n_out ≥ LANES. Outputs go LANES at a
     time. When LANES does not divide n_out, a last group ending at n_out
     overlaps the others: it goes first, while all its sums are as the
     previous sweep left them, and keeps only the outputs that no other group
@@ -485,6 +497,7 @@ cdef void nudge_rows(const Net* net, Py_ssize_t l, Py_ssize_t k0, Py_ssize_t i0,
     cdef const floating* d = delta + net.a_off[l]
     cdef floating* g = gwt + net.w_off[l] + k0 * n_out
     cdef floating* out = g if wt == NULL else wt + net.w_off[l] + k0 * n_out
+    cdef floating* vel = NULL if vwt == NULL else vwt + net.w_off[l] + k0 * n_out
     cdef int step_out = wt != NULL
     if l == 0:  # the inputs are rows idx[i] of X
         a, a_idx, a_stride = X + k0, idx, net.sizes[0]
@@ -493,31 +506,35 @@ cdef void nudge_rows(const Net* net, Py_ssize_t l, Py_ssize_t k0, Py_ssize_t i0,
     if n_out % LANES:
         if floating is double:
             nudge_block_f64(a, a_idx, a_stride, d + shift, net.width, i0, i1, i0 == 0,
-                            g + shift, n_out, tail, LANES, 0, 0)
+                            g + shift, n_out, tail, LANES, 0, 0, 1, 0, NULL)
         else:
             nudge_block_f32(a, a_idx, a_stride, d + shift, net.width, i0, i1, i0 == 0,
-                            g + shift, n_out, tail, LANES, 0, 0)
+                            g + shift, n_out, tail, LANES, 0, 0, 1, 0, NULL)
         for r in range(ROWS):
             for q in range(LANES - n_out % LANES, LANES):
                 if step_out:
-                    out[r * n_out + shift + q] = out[r * n_out + shift + q] - step * tail[r * LANES + q]
+                    take_step(out + r * n_out + shift + q,
+                              NULL if vel == NULL else vel + r * n_out + shift + q,
+                              tail[r * LANES + q], step, decay, mu)
                 else:
                     out[r * n_out + shift + q] = tail[r * LANES + q]
     j0 = 0
     while j0 + LANES <= n_out:
         if floating is double:
             nudge_block_f64(a, a_idx, a_stride, d + j0, net.width, i0, i1, i0 == 0,
-                            g + j0, n_out, out + j0, n_out, step_out, step)
+                            g + j0, n_out, out + j0, n_out, step_out, step, decay, mu,
+                            NULL if vel == NULL else vel + j0)
         else:
             nudge_block_f32(a, a_idx, a_stride, d + j0, net.width, i0, i1, i0 == 0,
-                            g + j0, n_out, out + j0, n_out, step_out, step)
+                            g + j0, n_out, out + j0, n_out, step_out, step, decay, mu,
+                            NULL if vel == NULL else vel + j0)
         j0 += LANES
 
 
 cdef void nudge_row(const Net* net, Py_ssize_t l, Py_ssize_t k,
                     Py_ssize_t i0, Py_ssize_t i1, const floating* X, const Py_ssize_t* idx,
                     const floating* act, const floating* delta, floating* gwt, floating* wt,
-                    floating step) noexcept nogil:
+                    floating step, floating decay, floating mu, floating* vwt) noexcept nogil:
     """nudge_rows for the single row k, and any number of outputs."""
     cdef Py_ssize_t n_out = net.sizes[l + 1]
     cdef Py_ssize_t i, j
@@ -540,7 +557,8 @@ cdef void nudge_row(const Net* net, Py_ssize_t l, Py_ssize_t k,
     if wt != NULL:
         w = wt + net.w_off[l] + k * n_out
         for j in range(n_out):
-            w[j] = w[j] - step * g[j]
+            take_step(w + j, NULL if vwt == NULL else vwt + net.w_off[l] + k * n_out + j,
+                      g[j], step, decay, mu)
 
 
 cdef inline void row_range(Py_ssize_t n_in, int part, int parts, Py_ssize_t* k_begin,
@@ -553,22 +571,22 @@ cdef inline void row_range(Py_ssize_t n_in, int part, int parts, Py_ssize_t* k_b
 
 cdef void nudge_chunk(const Net* net, int part, int parts, Py_ssize_t i0, Py_ssize_t i1,
                       const floating* X, const Py_ssize_t* idx, const floating* act,
-                      const floating* delta, floating* gwt, floating* wt,
-                      floating step) noexcept nogil:
+                      const floating* delta, floating* gwt, floating* wt, floating step,
+                      floating decay, floating mu, floating* vwt) noexcept nogil:
     """Add the nudges of examples i0 … i1 to one part of every layer's weight rows.
 
     With ``wt``, these are the mini-batch's last examples: finish the sums
-    and take the step W ← W − step·G on those rows at once.
+    and take the step of contract 7 on those rows at once.
     """
     cdef Py_ssize_t l, k, k_end
     for l in range(net.n_layers):
         row_range(net.sizes[l], part, parts, &k, &k_end)
         if net.sizes[l + 1] >= lanes(gwt):
             while k + ROWS <= k_end:
-                nudge_rows(net, l, k, i0, i1, X, idx, act, delta, gwt, wt, step)
+                nudge_rows(net, l, k, i0, i1, X, idx, act, delta, gwt, wt, step, decay, mu, vwt)
                 k += ROWS
         while k < k_end:
-            nudge_row(net, l, k, i0, i1, X, idx, act, delta, gwt, wt, step)
+            nudge_row(net, l, k, i0, i1, X, idx, act, delta, gwt, wt, step, decay, mu, vwt)
             k += 1
 
 
@@ -583,24 +601,6 @@ cdef void divide_part(const Net* net, int part, int parts, Py_ssize_t m,
         g = gwt + net.w_off[l] + k_begin * n_out
         for j in range((k_end - k_begin) * n_out):
             g[j] = g[j] / <floating>m
-
-
-cdef void step_part(const Net* net, int part, int parts, const floating* gwt, floating* wt,
-                    floating* vwt, floating step, floating decay, floating mu) noexcept nogil:
-    """The step from stored sums G on one part of every layer's rows (contract 7):
-    W ← (decay·W) − (step·G), or with velocities V ← (mu·V) − (step·G), W ← (decay·W) + V."""
-    cdef Py_ssize_t l, j, k_begin, k_end, begin, end
-    for l in range(net.n_layers):
-        row_range(net.sizes[l], part, parts, &k_begin, &k_end)
-        begin = net.w_off[l] + k_begin * net.sizes[l + 1]
-        end = net.w_off[l] + k_end * net.sizes[l + 1]
-        if vwt != NULL:
-            for j in range(begin, end):
-                vwt[j] = mu * vwt[j] - step * gwt[j]
-                wt[j] = decay * wt[j] + vwt[j]
-        else:
-            for j in range(begin, end):
-                wt[j] = decay * wt[j] - step * gwt[j]
 
 
 cdef void finish_biases(const Net* net, Py_ssize_t m, const floating* delta, floating* gb,
@@ -627,8 +627,10 @@ cdef void finish_biases(const Net* net, Py_ssize_t m, const floating* delta, flo
 
 cdef floating one_example_step(const Net* net, const floating* x, const floating* y,
                                floating* wt, floating* b, floating* act, floating* delta,
-                               floating step) noexcept nogil:
-    """A mini-batch of one example: W ← W − step·(a·δ) straight from the nudges.
+                               floating step, floating decay, floating mu, floating* vwt,
+                               floating* vb) noexcept nogil:
+    """A mini-batch of one example: the step straight from the nudges, W ← W − step·(a·δ)
+    (or with decay and velocities, as take_step).
 
     With one example each sum G = a_k·δ_j is its single term, so skipping
     the gradient buffer gives the same bits. Returns the example's error.
@@ -642,6 +644,9 @@ cdef floating one_example_step(const Net* net, const floating* x, const floating
     cdef Py_ssize_t l, k, j, n_out
     forward_block(net, &x, 1, &row, wt, b)
     error = backward_example(net, y, wt, act, delta)
+    if vwt != NULL or decay != 1:
+        one_example_update(net, x, act, delta, wt, b, step, decay, mu, vwt, vb)
+        return error
     for l in range(net.n_layers):
         n_out = net.sizes[l + 1]
         a = x if l == 0 else act + net.a_off[l - 1]
@@ -654,6 +659,30 @@ cdef floating one_example_step(const Net* net, const floating* x, const floating
     for j in range(net.width):
         b[j] = b[j] - step * delta[j]
     return error
+
+
+cdef void one_example_update(const Net* net, const floating* x, const floating* act,
+                             const floating* delta, floating* wt, floating* b, floating step,
+                             floating decay, floating mu, floating* vwt,
+                             floating* vb) noexcept nogil:
+    """one_example_step's update with weight decay or momentum (take_step on every weight)."""
+    cdef const floating* a
+    cdef const floating* d
+    cdef Py_ssize_t l, k, j, n_out, at
+    for l in range(net.n_layers):
+        n_out = net.sizes[l + 1]
+        a = x if l == 0 else act + net.a_off[l - 1]
+        d = delta + net.a_off[l]
+        for k in range(net.sizes[l]):
+            at = net.w_off[l] + k * n_out
+            for j in range(n_out):
+                take_step(wt + at + j, NULL if vwt == NULL else vwt + at + j, a[k] * d[j], step, decay, mu)
+    for j in range(net.width):
+        if vb != NULL:
+            vb[j] = mu * vb[j] - step * delta[j]
+            b[j] = b[j] + vb[j]
+        else:
+            b[j] = b[j] - step * delta[j]
 
 
 cdef void batch_member(const Net* net, const floating* X, const floating* Y,
@@ -680,13 +709,11 @@ cdef void batch_member(const Net* net, const floating* X, const floating* Y,
     cdef int team = team_size(), me = team_rank()
     cdef int parts = team if m >= MIN_PARALLEL else 1
     cdef Py_ssize_t i0, i1, first, count, block, i
-    # The plain step W − step·G fuses into the last sums; decay or momentum go after them.
-    cdef bint fused = update and vwt == NULL and decay == 1
-    if fused and m == 1:
+    if update and m == 1:
         if me == 0:
             error_sum[0] = error_sum[0] + <double>one_example_step(
                 net, X + idx[0] * net.sizes[0], Y + idx[0] * net.sizes[net.n_layers],
-                wt, b, act, delta, step)
+                wt, b, act, delta, step, decay, mu, vwt, vb)
         return
     if me >= parts:
         return
@@ -702,12 +729,10 @@ cdef void batch_member(const Net* net, const floating* X, const floating* Y,
         # Every nudge was computed with the old weights before any weight moves:
         # the step comes with the last chunk's sums, after all the deltas.
         nudge_chunk(net, me, parts, i0, i1, X, idx, act, delta, gwt,
-                    wt if fused and i1 == m else NULL, step)
+                    wt if update and i1 == m else NULL, step, decay, mu, vwt)
         i0 = i1
     if not update:
         divide_part(net, me, parts, m, gwt)
-    elif not fused:
-        step_part(net, me, parts, gwt, wt, vwt, step, decay, mu)
     if me == 0:
         finish_biases(net, m, delta, gb, b if update else NULL, vb, step, mu)
         for i in range(m):
