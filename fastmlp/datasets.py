@@ -197,7 +197,7 @@ def _idx_bytes(array):
 # keyed by what identifies a version of a file. A file read again (or one just
 # written by a download, whose content was hashed before writing) is not
 # hashed a second time.
-_DIGESTS = {}
+_DIGESTS: dict[tuple[str, int, int, int, int], str] = {}
 
 
 def _file_key(path):
