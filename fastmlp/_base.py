@@ -13,12 +13,15 @@ import numbers
 import os
 import threading
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
-from typing import NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike, NDArray
 
 from . import model_file
+from ._typing import FloatArray, StrPath
 from .schedules import StepDecay
 
 ACTIVATIONS = ("sigmoid", "relu", "tanh")
@@ -63,7 +66,7 @@ class History:
     def seconds(self) -> list[float]:
         return [r.seconds for r in self.epochs]
 
-    def as_dicts(self) -> list[dict]:
+    def as_dicts(self) -> list[dict[str, Any]]:
         """The records as plain dictionaries, ready for ``json.dumps``."""
         return [asdict(r) for r in self.epochs]
 
@@ -86,7 +89,7 @@ class DivergenceError(FloatingPointError):
     the epochs of that ``fit`` call that completed before it.
     """
 
-    def __init__(self, message, history=None):
+    def __init__(self, message: str, history: History | None = None) -> None:
         super().__init__(message)
         self.history = history
 
@@ -214,6 +217,9 @@ def _as_real_array(name, value):
     return arr
 
 
+_Trainer = TypeVar("_Trainer", bound="BaseTrainer")  # what load returns: an instance of the class it is called on
+
+
 class BaseTrainer:
     """A fully connected network trained by mini-batch SGD with backprop.
 
@@ -279,22 +285,44 @@ class BaseTrainer:
         ``biases[l]`` has shape ``(layer_sizes[l + 1],)``.
     """
 
+    layer_sizes: tuple[int, ...]
+    activation: str
+    cost: str
+    dtype: np.dtype[Any]
+    learning_rate: float
+    batch_size: int
+    l2: float
+    momentum: float
+    init: str
+    schedule: StepDecay | None
+    threads: int
+    seed: int | np.random.SeedSequence | None
+    history: History
+    dataset: str | None
+
+    if TYPE_CHECKING:
+        # Each trainer keeps its parameters its own way and exposes them as these properties.
+        @property
+        def weights(self) -> list[FloatArray]: ...
+        @property
+        def biases(self) -> list[FloatArray]: ...
+
     def __init__(
         self,
-        layer_sizes,
+        layer_sizes: Iterable[int],
         *,
-        activation="sigmoid",
-        cost="quadratic",
-        learning_rate=3.0,
-        batch_size=10,
-        l2=0.0,
-        momentum=0.0,
-        init="standard",
-        schedule=None,
-        seed=None,
-        dtype="float64",
-        threads=1,
-    ):
+        activation: str = "sigmoid",
+        cost: str = "quadratic",
+        learning_rate: float = 3.0,
+        batch_size: int = 10,
+        l2: float = 0.0,
+        momentum: float = 0.0,
+        init: str = "standard",
+        schedule: StepDecay | str | None = None,
+        seed: int | np.random.SeedSequence | None = None,
+        dtype: DTypeLike = "float64",
+        threads: int = 1,
+    ) -> None:
         self.layer_sizes = _check_layer_sizes(layer_sizes)
         self.activation = _check_activation(activation)
         self.cost = _check_choice("cost", cost, tuple(COSTS))
@@ -322,7 +350,7 @@ class BaseTrainer:
             self._set_velocities([np.zeros_like(w) for w in self.weights], [np.zeros_like(b) for b in self.biases])
 
     @property
-    def output_activation(self):
+    def output_activation(self) -> str:
         """The output layer's activation: ``activation`` with the quadratic cost, else the cost's own."""
         return COSTS[self.cost] or self.activation
 
@@ -404,7 +432,7 @@ class BaseTrainer:
             cost_sum = self._train_slice(X, Y, perm[start : start + length], cost_sum, buffers, rate)
         return cost_sum
 
-    def _check_X(self, X, name="X"):
+    def _check_X(self, X: ArrayLike, name: str = "X") -> FloatArray:
         arr = _as_real_array(name, X)
         n_in = self.layer_sizes[0]
         if arr.ndim != 2 or arr.shape[1] != n_in:
@@ -469,7 +497,16 @@ class BaseTrainer:
             return np.argmax(self._check_targets(y, n_samples, name), axis=1)
         return self._check_labels(y, n_samples, name)
 
-    def fit(self, X, y, epochs=1, *, validation_data=None, callbacks=(), early_stopping=None):
+    def fit(
+        self,
+        X: ArrayLike,
+        y: ArrayLike,
+        epochs: int = 1,
+        *,
+        validation_data: tuple[ArrayLike, ArrayLike] | None = None,
+        callbacks: Callable[[EpochRecord], object] | Iterable[Callable[[EpochRecord], object]] = (),
+        early_stopping: int | None = None,
+    ) -> History:
         """Train by mini-batch SGD for ``epochs`` passes over ``(X, y)``.
 
         ``X`` has shape ``(n_samples, layer_sizes[0])``. ``y`` holds either
@@ -577,13 +614,13 @@ class BaseTrainer:
         if generator_state is not None:
             self._rng.bit_generator.state = generator_state
 
-    def save(self, path):
+    def save(self, path: StrPath) -> None:
         """Save the model to ``path``, atomically, in the ``.npz`` format of :mod:`fastmlp.model_file`."""
         with self._lock:
             model_file.save(self, path)
 
     @classmethod
-    def load(cls, path):
+    def load(cls: type[_Trainer], path: StrPath) -> _Trainer:
         """A trainer with the architecture, settings, parameters and history saved in ``path``.
 
         Raises :class:`fastmlp.ModelFileError` for a missing, corrupt or
@@ -610,17 +647,17 @@ class BaseTrainer:
         trainer.dataset = dataset
         return trainer
 
-    def forward(self, X):
+    def forward(self, X: ArrayLike) -> FloatArray:
         """Output activations, shape ``(n_samples, layer_sizes[-1])``."""
         X = self._check_X(X)
         with self._lock:
             return self._outputs(X)
 
-    def predict(self, X):
+    def predict(self, X: ArrayLike) -> NDArray[np.intp]:
         """The index of the most active output neuron for each sample (first one on ties)."""
         return np.argmax(self.forward(X), axis=1)
 
-    def score(self, X, y):
+    def score(self, X: ArrayLike, y: ArrayLike) -> float:
         """Fraction of samples whose prediction equals ``y`` (labels, or the argmax of a target matrix)."""
         X = self._check_X(X)
         labels = self._labels_of(_as_real_array("y", y), len(X), "y")
@@ -635,7 +672,7 @@ class BaseTrainer:
     def _accuracy(self, X, labels):
         return float(np.mean(np.argmax(self._outputs(X), axis=1) == labels))
 
-    def gradients(self, X, y):
+    def gradients(self, X: ArrayLike, y: ArrayLike) -> tuple[list[FloatArray], list[FloatArray]]:
         """The gradient of the mean cost over ``(X, y)`` taken as one mini-batch.
 
         This is the average over the examples of how each wants to nudge
@@ -650,13 +687,13 @@ class BaseTrainer:
         with self._lock, np.errstate(over="ignore", invalid="ignore"):
             return self._gradients(X, Y)
 
-    def __getstate__(self):
+    def __getstate__(self) -> dict[str, Any]:
         # A snapshot taken while no other thread trains the trainer; the lock
         # itself cannot be pickled, and the copy gets its own.
         with self._lock:
             return {name: copy.deepcopy(value) for name, value in self.__dict__.items() if name != "_lock"}
 
-    def __setstate__(self, state):
+    def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self._lock = threading.RLock()
 
@@ -666,7 +703,7 @@ class BaseTrainer:
     def _parameters_finite(self):
         return all(np.isfinite(p).all() for p in (*self.weights, *self.biases))
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         # cost, l2, momentum, init and schedule are shown only when not at their defaults.
         extra = "".join(
             f", {name}={value!r}"

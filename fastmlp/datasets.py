@@ -46,10 +46,13 @@ import urllib.request
 import zipfile
 import zlib
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+from numpy.typing import DTypeLike, NDArray
 
 from ._files import atomic_write
+from ._typing import Split, StrPath
 
 __all__ = [
     "ChecksumError",
@@ -173,7 +176,7 @@ def _parse_idx(data, path):
     return np.frombuffer(data, dtype=dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="))
 
 
-def read_idx(path):
+def read_idx(path: StrPath) -> NDArray[Any]:
     """Read an IDX file (raw, or gzip-compressed when its name ends in ``.gz``).
 
     Checks the magic number, the dimensions and that the data has exactly
@@ -197,7 +200,7 @@ def _idx_bytes(array):
 # keyed by what identifies a version of a file. A file read again (or one just
 # written by a download, whose content was hashed before writing) is not
 # hashed a second time.
-_DIGESTS = {}
+_DIGESTS: dict[tuple[str, int, int, int, int], str] = {}
 
 
 def _file_key(path):
@@ -240,7 +243,7 @@ def _read_verified(path, expected):
 # Where the files are
 
 
-def cache_dir():
+def cache_dir() -> Path:
     """The cache folder: ``$FASTMLP_CACHE``, else the user cache folder of the platform.
 
     Each data set has a subfolder in it (``mnist/``, ``fashion-mnist/``).
@@ -556,7 +559,9 @@ def _load(dataset, data_dir, download, dtype):
     return tuple(parts)
 
 
-def load_mnist(data_dir=None, *, download=True, dtype="float64"):
+def load_mnist(
+    data_dir: StrPath | None = None, *, download: bool = True, dtype: DTypeLike = "float64"
+) -> tuple[Split, Split]:
     """Load MNIST: ``(X_train, y_train), (X_test, y_test)``.
 
     Images are flattened to 784 values in [0, 1] (pixel / 255) of ``dtype``,
@@ -570,7 +575,9 @@ def load_mnist(data_dir=None, *, download=True, dtype="float64"):
     return _load("mnist", data_dir, download, dtype)
 
 
-def load_fashion_mnist(data_dir=None, *, download=True, dtype="float64"):
+def load_fashion_mnist(
+    data_dir: StrPath | None = None, *, download: bool = True, dtype: DTypeLike = "float64"
+) -> tuple[Split, Split]:
     """Load Fashion-MNIST: ``(X_train, y_train), (X_test, y_test)``.
 
     Same layout, sources and errors as :func:`load_mnist`, with the cache

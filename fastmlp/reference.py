@@ -100,6 +100,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._base import BaseTrainer
+from ._typing import FloatArray
 
 __all__ = ["ReferenceTrainer", "exp", "log", "sigmoid", "relu", "tanh", "softmax", "ordered_sum"]
 
@@ -345,12 +346,12 @@ class ReferenceTrainer(BaseTrainer):
         return list(self._velocity_w), list(self._velocity_b)
 
     @property
-    def weights(self):
+    def weights(self) -> list[FloatArray]:
         """``weights[l]``, shape ``(layer_sizes[l + 1], layer_sizes[l])``: the live parameters."""
         return list(self._weights)
 
     @property
-    def biases(self):
+    def biases(self) -> list[FloatArray]:
         """``biases[l]``, shape ``(layer_sizes[l + 1],)``: the live parameters."""
         return list(self._biases)
 

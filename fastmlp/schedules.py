@@ -22,7 +22,7 @@ class StepDecay:
     every: int
     factor: float = 0.5
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if isinstance(self.every, bool) or not isinstance(self.every, numbers.Integral):
             raise TypeError(f"StepDecay.every must be an integer, got {self.every!r}")
         if self.every < 1:
@@ -34,6 +34,6 @@ class StepDecay:
         object.__setattr__(self, "every", int(self.every))
         object.__setattr__(self, "factor", float(self.factor))
 
-    def __call__(self, learning_rate, epoch):
+    def __call__(self, learning_rate: float, epoch: int) -> float:
         """The learning rate of ``epoch`` (1-based)."""
         return learning_rate * self.factor ** ((epoch - 1) // self.every)

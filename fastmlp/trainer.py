@@ -6,6 +6,7 @@ import numpy as np
 
 from . import _kernels
 from ._base import BaseTrainer
+from ._typing import BuildInfo, FloatArray
 
 _ACTIVATION_CODES = {
     "sigmoid": _kernels.SIGMOID,
@@ -64,7 +65,7 @@ class Trainer(BaseTrainer):
         self._b = np.empty(self._a_off[-1], dtype=self.dtype)
 
     @property
-    def width(self):
+    def width(self) -> int:
         """Units per example over all layers after the input."""
         return int(self._a_off[-1])
 
@@ -76,7 +77,7 @@ class Trainer(BaseTrainer):
         ]
 
     @property
-    def weights(self):
+    def weights(self) -> list[FloatArray]:
         """``weights[l]``, shape ``(layer_sizes[l + 1], layer_sizes[l])``: views of the parameters."""
         return self._weight_views(self._wt)
 
@@ -84,7 +85,7 @@ class Trainer(BaseTrainer):
         return [flat[self._a_off[l] : self._a_off[l + 1]] for l in range(len(self.layer_sizes) - 1)]
 
     @property
-    def biases(self):
+    def biases(self) -> list[FloatArray]:
         """``biases[l]``, shape ``(layer_sizes[l + 1],)``: views of the parameters."""
         return self._bias_views(self._b)
 
@@ -132,6 +133,6 @@ class Trainer(BaseTrainer):
         return grad_w, grad_b
 
 
-def build_info():
+def build_info() -> BuildInfo:
     """How the kernels were compiled: ``{"openmp": bool, "compile_flags": str}``."""
     return {"openmp": _kernels.OPENMP, "compile_flags": _kernels.COMPILE_FLAGS}

@@ -1,0 +1,128 @@
+"""Compiled kernels of fastmlp: forward pass, backprop and SGD step.
+
+They compute exactly what :mod:`fastmlp.reference` defines, operation for
+operation. :class:`fastmlp.Trainer` validates everything before calling
+them: the kernels trust the shapes, sizes and offsets they are given.
+
+Each function exists for float32 and for float64 (a Cython fused type): all
+its floating-point arrays must share one dtype, which picks the version,
+hence the one type variable ``_Float`` across them. Every array is
+C-contiguous; the index arrays (``perm``, ``order``, ``sizes``, ``w_off``,
+``a_off``) are ``np.intp``. Arrays a kernel only reads may be read-only.
+"""
+
+from typing import Final, TypeVar
+
+import numpy as np
+from numpy.typing import NDArray
+
+_Float = TypeVar("_Float", np.float32, np.float64)
+
+# Cython gives every module a dictionary of docstrings for doctest (the
+# autotestdict directive); this one finds no doctests in the kernels.
+__test__: dict[str, str]
+
+# Activation codes (a ``cpdef enum`` without a name: plain ints at runtime).
+SIGMOID: Final = 0
+RELU: Final = 1
+TANH: Final = 2
+SOFTMAX: Final = 3
+"""Output layer only."""
+
+# Cost codes (likewise plain ints).
+QUADRATIC: Final = 0
+CROSS_ENTROPY: Final = 1
+LOG_LIKELIHOOD: Final = 2
+
+SAMPLE_BLOCK: Final = 4
+"""Examples per block in the forward pass: forward() needs this many scratch rows per thread."""
+
+OPENMP: Final[bool]
+"""Whether this build runs prange loops on OpenMP threads (otherwise they run serially)."""
+
+COMPILE_FLAGS: Final[str]
+"""The C compiler flags the kernels were built with."""
+
+def train_epoch(
+    X: NDArray[_Float],
+    Y: NDArray[_Float],
+    perm: NDArray[np.intp],
+    wt: NDArray[_Float],
+    b: NDArray[_Float],
+    gwt: NDArray[_Float],
+    gb: NDArray[_Float],
+    act: NDArray[_Float],
+    delta: NDArray[_Float],
+    err: NDArray[_Float],
+    vwt: NDArray[_Float],
+    vb: NDArray[_Float],
+    sizes: NDArray[np.intp],
+    w_off: NDArray[np.intp],
+    a_off: NDArray[np.intp],
+    activation: int,
+    output: int,
+    cost: int,
+    learning_rate: float,
+    decay: float,
+    momentum: float,
+    batch_size: int,
+    threads: int,
+    cost_sum: float = 0.0,
+) -> float:
+    """SGD over the examples in the order of ``perm``, in mini-batches; updates wt and b.
+
+    ``act``, ``delta`` and ``err`` hold at least min(batch_size, n) rows.
+    With ``momentum`` > 0, ``vwt`` and ``vb`` are the velocities, updated too;
+    without, they are not touched. Returns cost_sum + Σ_x e_x, added in
+    float64 in the order visited: an epoch may go in several calls, each
+    continuing the sum.
+    """
+
+def forward(
+    X: NDArray[_Float],
+    wt: NDArray[_Float],
+    b: NDArray[_Float],
+    scratch: NDArray[_Float],
+    out: NDArray[_Float],
+    sizes: NDArray[np.intp],
+    w_off: NDArray[np.intp],
+    a_off: NDArray[np.intp],
+    activation: int,
+    output: int,
+    cost: int,
+    threads: int,
+) -> None:
+    """Output activations of every row of X into ``out``.
+
+    ``scratch`` has SAMPLE_BLOCK rows per thread, of the network's width.
+    """
+
+def gradients(
+    X: NDArray[_Float],
+    Y: NDArray[_Float],
+    order: NDArray[np.intp],
+    wt: NDArray[_Float],
+    b: NDArray[_Float],
+    gwt: NDArray[_Float],
+    gb: NDArray[_Float],
+    act: NDArray[_Float],
+    delta: NDArray[_Float],
+    err: NDArray[_Float],
+    sizes: NDArray[np.intp],
+    w_off: NDArray[np.intp],
+    a_off: NDArray[np.intp],
+    activation: int,
+    output: int,
+    cost: int,
+    threads: int,
+) -> None:
+    """The mini-batch gradient over the examples ``order`` (G/m, g/m) into gwt and gb."""
+
+def exp(x: NDArray[_Float], out: NDArray[_Float]) -> None:
+    """Element-wise :func:`fastmlp.reference.exp`, for tests."""
+
+def log(x: NDArray[_Float], out: NDArray[_Float]) -> None:
+    """Element-wise :func:`fastmlp.reference.log`, for tests."""
+
+def activation(z: NDArray[_Float], out: NDArray[_Float], kind: int) -> None:
+    """Element-wise activation ``kind`` (SIGMOID, RELU or TANH), for tests."""

@@ -1,0 +1,25 @@
+"""Type aliases for fastmlp's annotations; nothing here runs any arithmetic."""
+
+from __future__ import annotations
+
+import os
+from typing import Any, TypeAlias, TypedDict
+
+import numpy as np
+from numpy.typing import NDArray
+
+#: Parameters, outputs and gradients: float32 or float64 arrays, as the trainer's ``dtype`` says.
+FloatArray: TypeAlias = NDArray[np.floating[Any]]
+
+#: A path to a file or folder.
+StrPath: TypeAlias = str | os.PathLike[str]
+
+#: One split of a data set: images as rows of 784 floats in [0, 1], and uint8 labels.
+Split: TypeAlias = tuple[FloatArray, NDArray[np.uint8]]
+
+
+class BuildInfo(TypedDict):
+    """What :func:`fastmlp.build_info` returns."""
+
+    openmp: bool  #: whether the kernels run on OpenMP threads
+    compile_flags: str  #: the C compiler flags they were built with
