@@ -56,14 +56,17 @@ class History:
 
     @property
     def train_cost(self) -> list[float]:
+        """Each epoch's mean training cost."""
         return [r.train_cost for r in self.epochs]
 
     @property
     def validation_accuracy(self) -> list[float | None]:
+        """Each epoch's accuracy on ``validation_data`` (None where none was given)."""
         return [r.validation_accuracy for r in self.epochs]
 
     @property
     def seconds(self) -> list[float]:
+        """Each epoch's training wall time, validation excluded."""
         return [r.seconds for r in self.epochs]
 
     def as_dicts(self) -> list[dict[str, Any]]:
@@ -439,10 +442,13 @@ class BaseTrainer:
             raise ValueError(f"{name} must have shape (n_samples, {n_in}), got shape {arr.shape}")
         if arr.shape[0] == 0:
             raise ValueError(f"{name} holds no samples (shape {arr.shape})")
-        arr = np.ascontiguousarray(arr, dtype=self.dtype)
-        if not _all_finite(arr):
+        with np.errstate(over="ignore"):  # values beyond float32's range become inf, reported below
+            converted = np.ascontiguousarray(arr, dtype=self.dtype)
+        if not _all_finite(converted):
+            if converted is not arr and _all_finite(arr):
+                raise ValueError(f"{name} holds values beyond the range of {self.dtype.name}")
             raise ValueError(f"{name} contains NaN or infinite values")
-        return arr
+        return converted
 
     def _check_targets(self, y, n_samples, name="y"):
         """Labels (1-D integers) become one-hot rows; float targets are checked and converted."""

@@ -97,6 +97,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser():
+    """The argument parser of the ``fastmlp`` command and its train, evaluate and plot commands."""
     parser = _Parser(prog="fastmlp", description="Train fully connected networks on MNIST, fast.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
 
@@ -166,6 +167,7 @@ def _check_output(path, option, suffix=None):
 
 
 def train(args):
+    """``fastmlp train``: train on MNIST or Fashion-MNIST, report each epoch, save and draw on request."""
     out, err = sys.stdout, sys.stderr
     # What can be checked without the data is checked before loading it and training.
     if args.layers[0] != INPUTS or args.layers[-1] != CLASSES:
@@ -259,6 +261,7 @@ def _progress_bar(total, disable, err):
 
 
 def evaluate(args):
+    """``fastmlp evaluate``: a saved model's test accuracy and confusion matrix."""
     out = sys.stdout
     trainer = Trainer.load(args.model)
     dataset = args.dataset or trainer.dataset or "mnist"
@@ -285,6 +288,7 @@ def evaluate(args):
 
 
 def plot(args):
+    """``fastmlp plot``: draw a saved model's learning curves and first-layer weights."""
     _check_output(args.out, "OUT.png", ".png")
     _plot(Trainer.load(args.model), args.out, sys.stdout)
     return 0
@@ -299,6 +303,7 @@ def _plot(trainer, path, out, quiet=False):
 
 
 def main(argv=None):
+    """Run the ``fastmlp`` command with ``argv`` (default: the process's); returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
     command = {"train": train, "evaluate": evaluate, "plot": plot}[args.command]
