@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from helpers import assert_same_bits, assert_trainers_agree
 
-from fastmlp import ReferenceTrainer, Trainer
+from fastmlp import ReferenceTrainer, StepDecay, Trainer
 
 pytestmark = pytest.mark.slow
 
@@ -37,3 +37,52 @@ def test_float32_mnist_epoch_matches_on_a_slice(mnist):
     trainer.fit(X, y, 1)
     assert_trainers_agree(trainer, reference, "float32")
     assert trainer.weights[0].dtype == np.float32
+
+
+def test_an_improved_mnist_epoch_is_bit_identical(mnist):
+    """The new costs, tanh, L2, momentum and a schedule on the real data, float32, 2 threads."""
+    (X, y), _ = mnist
+    X, y = X[:6000], y[:6000]
+    kwargs = dict(activation="tanh", cost="log_likelihood", l2=5.0, momentum=0.9, init="scaled",
+                  schedule=StepDecay(1, 0.5), learning_rate=0.05, batch_size=64, seed=9, dtype="float32")
+    reference = ReferenceTrainer((784, 30, 10), **kwargs)
+    expected = reference.fit(X, y, 2)
+    trainer = Trainer((784, 30, 10), threads=2, **kwargs)
+    history = trainer.fit(X, y, 2)
+    assert_trainers_agree(trainer, reference, "improved")
+    assert history.train_cost == expected.train_cost
+
+
+# The accuracy figures README.md gives, each from its command there. The
+# arithmetic is the same on every machine, so they are reproduced exactly.
+RECIPES = {
+    "time to 97%": (
+        (784, 128, 10),
+        dict(activation="relu", cost="log_likelihood", init="scaled", learning_rate=0.1, momentum=0.9,
+             schedule=StepDecay(1, 0.3), batch_size=64, dtype="float32", threads=2, seed=0),
+        2, [0.9602, 0.9727],
+    ),
+    "784-16-16-10 improved": (
+        (784, 16, 16, 10),
+        dict(cost="log_likelihood", l2=1.0, init="scaled", learning_rate=0.3, schedule=StepDecay(15, 0.3), seed=0),
+        60, (0.9588, 0.9581),
+    ),
+    "the book's 784-100-10": (
+        (784, 100, 10),
+        dict(cost="cross_entropy", l2=5.0, init="scaled", learning_rate=0.1, seed=0),
+        60, (0.9806, 0.9798),
+    ),
+}
+
+
+@pytest.mark.parametrize("name", RECIPES)
+def test_the_readme_accuracies(mnist, name):
+    (X, y), (X_test, y_test) = mnist
+    sizes, kwargs, epochs, expected = RECIPES[name]
+    history = Trainer(sizes, **kwargs).fit(X.astype(kwargs.get("dtype", "float64")), y, epochs,
+                                           validation_data=(X_test, y_test))
+    accuracies = [round(a, 4) for a in history.validation_accuracy]
+    if isinstance(expected, list):  # every epoch's
+        assert accuracies == expected
+    else:  # (best, final)
+        assert (max(accuracies), accuracies[-1]) == expected
