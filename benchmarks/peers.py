@@ -121,7 +121,8 @@ class TorchRecipe:
                 linear.bias.copy_(torch.from_numpy(np.array(b, dtype=dtype)))
             layers += [linear, hidden()]
         self.model = torch.nn.Sequential(*layers[:-1])  # the loss applies the softmax
-        # fastmlp's v ← μv − ηg, w ← w + v is PyTorch's v ← μv + g, w ← w − ηv with v scaled by η.
+        # fastmlp's v ← μv − ηg, w ← w + v is PyTorch's v ← μv + g, w ← w − ηv while η stays
+        # constant; when η decays, PyTorch's new η also scales the velocity gathered before.
         self.optimizer = torch.optim.SGD(self.model.parameters(), lr=learning_rate, momentum=momentum)
         self.schedule = torch.optim.lr_scheduler.StepLR(self.optimizer, step_size=every, gamma=factor)
         self.loss = torch.nn.CrossEntropyLoss()

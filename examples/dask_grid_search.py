@@ -14,7 +14,7 @@ processes (one thread each) and stops it at the end. With --scheduler
 tcp://host:8786 it uses a running cluster instead; its workers need
 fastmlp and scikit-learn installed, as the client has them.
 
-Needs dask's distributed scheduler: pip install 'fastmlp[sklearn,dask]'.
+Needs scikit-learn and dask's distributed scheduler: pip install '.[dask]' in fastmlp's folder.
 """
 
 import argparse

@@ -171,7 +171,7 @@ def _check_choice(name, value, choices):
 
 
 def _check_schedule(schedule):
-    if schedule is None or schedule == "constant":
+    if schedule is None or (isinstance(schedule, str) and schedule == "constant"):
         return None
     if isinstance(schedule, StepDecay):
         return schedule
@@ -336,6 +336,9 @@ class BaseTrainer:
         self.batch_size = _check_int("batch_size", batch_size, 1)
         self.l2 = _check_real("l2", l2, 0.0)
         self.momentum = _check_real("momentum", momentum, 0.0, 1.0, high_open=True)
+        if self.dtype.type(self.momentum) >= 1:
+            raise ValueError(f"momentum {self.momentum} is 1.0 in {self.dtype.name}: the velocities would never "
+                             f"decay; it must be < 1 there")
         self.init = _check_choice("init", init, INITS)
         self.schedule = _check_schedule(schedule)
         self.threads = _check_int("threads", threads, 1)
@@ -551,7 +554,12 @@ class BaseTrainer:
         Y = self._check_targets(y, len(X))
         epochs = _check_int("epochs", epochs, 0)
         validation = self._check_validation_data(validation_data)
-        callbacks = [callbacks] if callable(callbacks) else list(callbacks)
+        if callable(callbacks):
+            callbacks = [callbacks]
+        elif isinstance(callbacks, (list, tuple)):
+            callbacks = list(callbacks)
+        else:
+            raise TypeError(f"callbacks must be a callable or a list or tuple of them, got {callbacks!r}")
         for i, callback in enumerate(callbacks):
             if not callable(callback):
                 raise TypeError(f"callbacks[{i}] must be callable, got {callback!r}")
@@ -591,7 +599,8 @@ class BaseTrainer:
             history.epochs.append(record)
             self.history.epochs.append(record)
             answers = [callback(record) for callback in callbacks]  # every callback hears every epoch
-            stop = any(answer is False for answer in answers)
+            # NumPy's False (from a comparison) stops training as Python's does.
+            stop = any(isinstance(answer, (bool, np.bool_)) and not answer for answer in answers)
             if early_stopping is not None:
                 if best is None or record.validation_accuracy > best[0]:
                     best = (record.validation_accuracy, epoch, self._training_state(generator=False))

@@ -7,14 +7,15 @@ agree bit for bit. Validation happens in Python before any call here; the
 kernels trust their arguments, hold no GIL and cannot fail.
 
 The file has three layers:
-(a) one-element math: exp, the activations and their derivatives;
+(a) one-element math: exp, log, the activations and their derivatives, the softmax;
 (b) loops over blocks of up to 4 examples (forward pass), one example
     (backward pass) and blocks of 4 weight rows (the sums of the nudges
     over a mini-batch, then the step), whose innermost register blocks are
     in _blocks_impl.h; and the mini-batch and the epoch, run by a team of
     threads in one parallel region with barriers between the phases;
 (c) the entry points the Python layer calls: a whole epoch, the forward
-    pass over many examples, the gradient of one mini-batch, and exp.
+    pass over many examples, the gradient of one mini-batch; and exp, log
+    and the activations element by element, for tests.
 
 Memory layout. Parameters live in two flat buffers. Layer l (0-based, from
 layer l to layer l+1) keeps Wᵀ, shape (n_l, n_{l+1}) row-major, from
@@ -197,6 +198,8 @@ cdef inline floating log_(floating x) noexcept nogil:
     cdef uint32_t bits32
     if not (x < <floating>INFINITY):  # NaN and +inf
         return x
+    if x == 0:  # both zeros: −0 is not < 0, and its sign bit must not reach the exponent
+        return -100
     if x < 0:
         if floating is double:
             bits64 = <uint64_t>0x7FF8000000000000  # NumPy's NaN
@@ -747,7 +750,7 @@ cdef void epoch_member(const Net* net, const floating* X, const floating* Y,
                        double* total) noexcept nogil:
     """Mini-batches over the examples in the order of perm, for every member of a team.
 
-    Member 0 adds Σ_x Σ_j (a_j − y_j)² to total[0] in float64, in the order visited.
+    Member 0 adds the examples' costs e_x to total[0] in float64, in the order visited.
     """
     cdef Py_ssize_t start = 0, m
     while start < n:

@@ -194,7 +194,8 @@ def train(args):
             f", L2 λ = {args.l2}" if args.l2 else "",
             f", momentum {args.momentum}" if args.momentum else "",
             ", scaled initial weights" if args.init == "scaled" else "",
-            f", ×{args.lr_decay.factor} every {args.lr_decay.every} epochs" if args.lr_decay else "",
+            f", η ×{args.lr_decay.factor} every "
+            f"{'epoch' if args.lr_decay.every == 1 else f'{args.lr_decay.every} epochs'}" if args.lr_decay else "",
         ])
         print(f"{'-'.join(map(str, args.layers))} {args.activation} network{options}, η = {args.lr}"
               f", batch {args.batch_size}, {args.dtype}, {args.threads} thread(s)", file=out)
@@ -278,7 +279,7 @@ def evaluate(args):
         print(json.dumps({"dataset": dataset, "test_accuracy": accuracy, "confusion_matrix": confusion.tolist()}), file=out)
         return 0
     print(f"{args.model}: {'-'.join(map(str, trainer.layer_sizes))} {trainer.activation} network, "
-          f"{len(trainer.history)} epochs trained", file=out)
+          f"{trainer.cost.replace('_', '-')} cost, {len(trainer.history)} epochs trained", file=out)
     print(f"{dataset} test accuracy: {accuracy:.2%} ({np.trace(confusion)} of {len(y_test)})", file=out)
     print("confusion matrix (rows: true label, columns: predicted):", file=out)
     print("      " + "".join(f"{j:>6}" for j in range(10)), file=out)

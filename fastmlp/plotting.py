@@ -1,6 +1,6 @@
 """Pictures of a trained network: learning curves and what the first layer responds to.
 
-Needs matplotlib, an optional extra: ``pip install 'fastmlp[plot]'``.
+Needs matplotlib, an optional extra: ``pip install '.[plot]'`` in fastmlp's folder, or ``pip install matplotlib``.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ def require_matplotlib():
         from matplotlib.figure import Figure
         from matplotlib.ticker import MaxNLocator
     except ImportError:
-        raise ValueError("drawing needs matplotlib: pip install 'fastmlp[plot]' (or pip install matplotlib)") from None
+        raise ValueError("drawing needs matplotlib: pip install matplotlib") from None
     return Figure, FigureCanvasAgg, MaxNLocator
 
 
@@ -54,7 +54,8 @@ def plot_model(trainer, path):
         twin.plot(epochs, np.multiply(accuracy, 100), color="tab:orange", marker=".")
         twin.set_ylabel("test accuracy (%)", color="tab:orange")
     sizes = "-".join(map(str, trainer.layer_sizes))
-    curves.set_title(f"{sizes} {trainer.activation} network" + (f" on {trainer.dataset}" if trainer.dataset else ""))
+    curves.set_title(f"{sizes} {trainer.activation} network, {trainer.cost.replace('_', '-')} cost"
+                     + (f" on {trainer.dataset}" if trainer.dataset else ""))
     if not len(history):
         curves.text(0.5, 0.5, "not trained yet", ha="center", va="center", transform=curves.transAxes)
 

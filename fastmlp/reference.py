@@ -65,7 +65,8 @@ multiply-add. Inputs and targets are rounded to that dtype once, first.
 6. **Sums over the mini-batch**, in the order the examples are visited:
    ``G[l][j, k] = Σ_i δ^{l+1}_{ij}·a^l_{ik}`` and ``g[l]_j = Σ_i δ^{l+1}_{ij}``.
 7. **The step**, with η the epoch's learning rate (see ``schedule``),
-   each quantity rounded to the dtype once: ``s = η / m``; the weight
+   each quantity rounded to the dtype once: ``s = η / m``, the quotient of
+   η and m each rounded to the dtype; the weight
    decay factor ``d = 1 − η·λ/n`` (computed in float64 from the L2
    strength λ and the training-set size n, then rounded); the momentum μ.
 
@@ -181,6 +182,8 @@ def exp(x):
        rounds once into the subnormals.
     """
     x = np.asarray(x)
+    if x.dtype not in _EXP:
+        raise TypeError(f"exp takes a float32 or float64 array, got {x.dtype}")
     c = _EXP[x.dtype]
     f = x.dtype.type
     x = np.where(x < f(c["lo"]), f(c["lo"]), x)
@@ -224,7 +227,7 @@ def log(x):
 
     Built, like :func:`exp`, from +, −, ×, / and bit operations only:
 
-    1. NaN and +∞ give themselves; x < 0 gives NaN;
+    1. NaN and +∞ give themselves; x < 0 gives NaN; ±0 gives −100;
     2. a subnormal x is first scaled by 2^54 (2^24 for float32), exactly;
     3. x = 2^e·m with m in [1, 2), read from the bits; if m > √2, then
        m = m·½ and e = e + 1;
@@ -235,6 +238,8 @@ def log(x):
     6. results below −100 (among them ln 0) become −100.
     """
     x = given = np.asarray(x)
+    if x.dtype not in _LOG:
+        raise TypeError(f"log takes a float32 or float64 array, got {x.dtype}")
     c, e_c = _LOG[x.dtype], _EXP[x.dtype]
     with np.errstate(over="ignore"):
         return _log(x, given, c, e_c)
@@ -244,7 +249,8 @@ def _log(x, given, c, e_c):
     f = x.dtype.type
     special = ~(x < f(np.inf))  # NaN and +inf
     negative = x < 0
-    x = np.where(special | negative, f(1), x)
+    zero = x == 0  # both zeros: −0 is not < 0, and its sign bit must not reach the exponent
+    x = np.where(special | negative | zero, f(1), x)
     small = x < f(c["min_normal"])
     x = np.where(small, x * f(c["scale"]), x)  # only the small ones are used: others may overflow
     bits = x.view(c["uint_type"])
@@ -265,6 +271,7 @@ def _log(x, given, c, e_c):
     ln_m = h + (h * z) * p
     result = (kf * f(e_c["ln2_lo"]) + ln_m) + kf * f(e_c["ln2_hi"])
     result = np.where(result < f(LOG_FLOOR), f(LOG_FLOOR), result)
+    result = np.where(zero, f(LOG_FLOOR), result)
     return np.where(special, given, np.where(negative, f(np.nan), result))
 
 
@@ -333,12 +340,21 @@ class ReferenceTrainer(BaseTrainer):
     """
 
     def _set_parameters(self, weights, biases):
-        self._weights = [np.array(w, dtype=self.dtype, order="C") for w in weights]
-        self._biases = [np.array(b, dtype=self.dtype) for b in biases]
+        # Written into the existing arrays, so that views taken from `weights` stay live.
+        if not hasattr(self, "_weights"):
+            self._weights = [np.empty(np.shape(w), dtype=self.dtype) for w in weights]
+            self._biases = [np.empty(np.shape(b), dtype=self.dtype) for b in biases]
+        for W, b, new_W, new_b in zip(self._weights, self._biases, weights, biases):
+            W[...] = new_W
+            b[...] = new_b
 
     def _set_velocities(self, weights, biases):
-        self._velocity_w = [np.array(w, dtype=self.dtype, order="C") for w in weights]
-        self._velocity_b = [np.array(b, dtype=self.dtype) for b in biases]
+        if not hasattr(self, "_velocity_w"):
+            self._velocity_w = [np.empty(np.shape(w), dtype=self.dtype) for w in weights]
+            self._velocity_b = [np.empty(np.shape(b), dtype=self.dtype) for b in biases]
+        for V, v, new_V, new_v in zip(self._velocity_w, self._velocity_b, weights, biases):
+            V[...] = new_V
+            v[...] = new_v
 
     def _velocities(self):
         if not self.momentum:

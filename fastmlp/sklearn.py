@@ -3,7 +3,7 @@
 :class:`FastMLPClassifier` follows scikit-learn's estimator conventions, so
 it works in ``Pipeline``, ``GridSearchCV``, ``cross_val_score`` and the rest
 of scikit-learn's tools, and with any joblib backend (it pickles, fitted or
-not). scikit-learn is an optional dependency: ``pip install 'fastmlp[sklearn]'``.
+not). scikit-learn is an optional dependency: ``pip install '.[sklearn]'`` in fastmlp's folder, or ``pip install scikit-learn``.
 ``import fastmlp`` never imports it; ``import fastmlp.sklearn`` does.
 """
 
@@ -21,7 +21,7 @@ try:
     from sklearn.utils.validation import check_is_fitted, validate_data
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError(
-        "fastmlp.sklearn needs scikit-learn >= 1.6; install it with pip install 'fastmlp[sklearn]'"
+        "fastmlp.sklearn needs scikit-learn >= 1.6; install it with pip install scikit-learn"
     ) from exc
 
 from ._base import _check_int
@@ -130,10 +130,11 @@ class FastMLPClassifier(ClassifierMixin, BaseEstimator):
         The number of epochs trained.
     validation_scores_ : list of float or None
         With ``early_stopping``, the accuracy on the held-out data after each
-        epoch of :meth:`fit`; otherwise ``None``.
+        epoch of :meth:`fit`; otherwise, and after a :meth:`partial_fit`, ``None``.
     best_validation_score_ : float or None
-        The best of ``validation_scores_``, the one whose parameters are kept;
-        ``None`` without ``early_stopping``.
+        The best of ``validation_scores_``, the one whose parameters a
+        :meth:`fit` that ran to its end kept; ``None`` when
+        ``validation_scores_`` is.
 
     See Also
     --------
@@ -400,6 +401,8 @@ class FastMLPClassifier(ClassifierMixin, BaseEstimator):
             if validation_data is not None and records:
                 self.validation_scores_ = [r.validation_accuracy for r in records]
                 self.best_validation_score_ = max(self.validation_scores_)
+            elif validation_data is None:  # partial_fit: the scores no longer describe the network
+                self.validation_scores_ = self.best_validation_score_ = None
 
     def _report(self, record):
         line = f"epoch {record.epoch}: training cost {record.train_cost:.6f}"

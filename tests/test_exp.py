@@ -129,8 +129,8 @@ def test_log_is_accurate(dtype):
     ulps = np.abs(ours - exact) / np.spacing(np.abs(exact).astype(dtype)).astype(np.float64)
     assert ulps.max() <= 2.0
     assert np.mean(ours == exact.astype(dtype)) > 0.85
-    tiny = np.array([0.0, 1e-44, 3.7e-44], dtype=dtype)
-    assert (log(tiny) == LOG_FLOOR).all()
+    tiny = np.array([0.0, -0.0, 1e-44, 3.7e-44], dtype=dtype)
+    assert (log(tiny) == LOG_FLOOR).all() and (kernel_log(tiny) == LOG_FLOOR).all()
     with np.errstate(invalid="ignore"):
         special = log(np.array([np.inf, np.nan, -1.0], dtype=dtype))
     assert special[0] == np.inf and np.isnan(special[1]) and np.isnan(special[2])
@@ -153,3 +153,10 @@ def test_tanh_is_accurate_and_odd(dtype):
     with np.errstate(all="raise"):
         t = tanh(np.array([-1e4, -0.0, 0.0, 1e4], dtype=dtype))
     assert t.tolist() == [-1.0, 0.0, 0.0, 1.0]
+
+
+def test_exp_and_log_refuse_other_dtypes():
+    with pytest.raises(TypeError, match="log takes a float32 or float64 array, got int64"):
+        log(np.arange(3))
+    with pytest.raises(TypeError, match="exp takes a float32 or float64 array, got float16"):
+        exp(np.ones(3, dtype=np.float16))

@@ -239,3 +239,53 @@ def test_targets_must_suit_the_cost(cls):
     soft = np.full((5, 3), 1 / 3)
     cls((6, 3), cost="log_likelihood", dtype="float32").fit(X, soft)  # sums to 1 within float32 rounding
     cls((6, 3)).fit(X, np.full((5, 3), 2.0))  # the quadratic cost takes any targets
+
+
+@pytest.mark.parametrize("cls", TRAINERS)
+def test_numpy_false_from_a_callback_stops_training(cls):
+    X, y = toy()
+    h = cls((6, 3), seed=0).fit(X, y, 5, callbacks=lambda r: np.float64(r.epoch) < 2)
+    assert len(h) == 2
+
+
+@pytest.mark.parametrize("bad", [None, 1, "print"])
+def test_callbacks_must_be_callables(bad):
+    X, y = toy()
+    with pytest.raises(TypeError, match="callbacks must be a callable or a list or tuple of them"):
+        Trainer((6, 3)).fit(X, y, 1, callbacks=bad)
+
+
+def test_a_momentum_that_rounds_to_one_is_refused():
+    with pytest.raises(ValueError, match="momentum 0.99999999 is 1.0 in float32"):
+        Trainer((2, 2), momentum=0.99999999, dtype="float32")
+    Trainer((2, 2), momentum=0.99999999)  # below 1 in float64
+
+
+def test_an_array_is_not_a_schedule():
+    with pytest.raises(TypeError, match="schedule must be None, 'constant' or a fastmlp.StepDecay"):
+        Trainer((2, 2), schedule=np.array([1, 2]))
+
+
+@pytest.mark.parametrize("cls", TRAINERS)
+def test_early_stopping_in_one_fit_call_then_another(cls):
+    """Each call watches its own epochs; the generator carries on, as after any fit."""
+    rng = np.random.default_rng(8)
+    X, y = rng.uniform(-1, 1, (60, 4)), rng.integers(0, 2, 60)
+    X_val, y_val = rng.uniform(-1, 1, (40, 4)), rng.integers(0, 2, 40)
+    t = cls((4, 12, 2), learning_rate=3.0, batch_size=5, seed=6)
+    first = t.fit(X, y, 40, validation_data=(X_val, y_val), early_stopping=3)
+    kept = [w.copy() for w in t.weights]
+    assert t.score(X_val, y_val) == max(first.validation_accuracy)
+    second = t.fit(X, y, 40, validation_data=(X_val, y_val), early_stopping=3)
+    assert second.best_epoch > len(first) and second.epochs[0].epoch == len(first) + 1
+    assert t.score(X_val, y_val) == max(second.validation_accuracy)
+    if second.best_epoch == len(first) + len(second):
+        assert not np.array_equal(kept[0], t.weights[0])
+
+
+def test_reference_views_stay_live_after_a_restore():
+    X, y = toy()
+    t = ReferenceTrainer((6, 3), seed=0)
+    W = t.weights[0]
+    t.fit(X, y, 3, validation_data=(X, y), early_stopping=1)
+    assert W is t.weights[0]

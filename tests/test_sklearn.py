@@ -10,7 +10,7 @@ import pytest
 from helpers import REPO, assert_same_bits
 
 pytest.importorskip(
-    "sklearn", minversion="1.6", reason="scikit-learn >= 1.6 is not installed (pip install 'fastmlp[sklearn]')"
+    "sklearn", minversion="1.6", reason="scikit-learn >= 1.6 is not installed (pip install scikit-learn)"
 )
 
 from sklearn.base import clone  # noqa: E402
@@ -321,6 +321,15 @@ def test_early_stopping_keeps_the_best_epoch(blobs):
     assert_same_model(model, clone(model).fit(X, y), X)
 
 
+def test_partial_fit_after_early_stopping_clears_the_validation_scores(blobs):
+    X, y = blobs
+    model = FastMLPClassifier(early_stopping=2, epochs=5, random_state=0).fit(X, y)
+    assert model.validation_scores_ is not None and model.best_validation_score_ is not None
+    model.partial_fit(X, y)
+    assert model.validation_scores_ is None and model.best_validation_score_ is None
+    assert model.n_iter_ == len(model.loss_curve_)
+
+
 def test_early_stopping_holds_out_a_stratified_fraction(blobs, monkeypatch):
     X, y = blobs
     seen = []
@@ -505,7 +514,7 @@ def test_without_sklearn_the_import_error_says_what_to_install():
         "try:\n    import fastmlp.sklearn\nexcept ImportError as e:\n    print(e)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO.parent, capture_output=True, text=True)
-    assert "pip install 'fastmlp[sklearn]'" in out.stdout
+    assert "pip install scikit-learn" in out.stdout
 
 
 # -- beyond one machine -------------------------------------------------------
@@ -513,7 +522,7 @@ def test_without_sklearn_the_import_error_says_what_to_install():
 
 def test_dask_grid_search_example(tmp_path):
     """examples/dask_grid_search.py on a LocalCluster of two worker processes."""
-    pytest.importorskip("dask.distributed", reason="dask.distributed is not installed (pip install 'fastmlp[dask]')")
+    pytest.importorskip("dask.distributed", reason="dask.distributed is not installed (pip install 'dask[distributed]')")
     example = REPO / "examples" / "dask_grid_search.py"
     run = subprocess.run(
         [sys.executable, str(example), "--workers", "2", "--json"],

@@ -155,3 +155,13 @@ def test_public_api_type_checks(mypy_setup):
     strict.write_text(config.read_text() + "strict = True\n\n[mypy-fastmlp.*]\nfollow_imports = silent\n")
     done = run(["-m", "mypy", "--config-file", str(strict), str(program)], env)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_package_type_checks_against_its_own_annotations(mypy_setup):
+    """`mypy` from the repository root, as pyproject.toml configures it."""
+    _, _, folder = mypy_setup
+    done = subprocess.run(
+        [sys.executable, "-m", "mypy", "--cache-dir", str(folder / "package-cache")],
+        cwd=REPO, capture_output=True, text=True, timeout=600,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
