@@ -330,6 +330,15 @@ _ACTIVATION = {
 # ----------------------------------------------------------------------
 
 
+def _write_into(arrays, values, dtype):
+    """``values`` copied into ``arrays`` (made on first use), so that views of them stay live."""
+    if arrays is None:
+        arrays = [np.empty(np.shape(v), dtype=dtype) for v in values]
+    for array, value in zip(arrays, values):
+        array[...] = value
+    return arrays
+
+
 class ReferenceTrainer(BaseTrainer):
     """Mini-batch SGD with backprop in plain NumPy: the exact reference for :class:`fastmlp.Trainer`.
 
@@ -340,21 +349,12 @@ class ReferenceTrainer(BaseTrainer):
     """
 
     def _set_parameters(self, weights, biases):
-        # Written into the existing arrays, so that views taken from `weights` stay live.
-        if not hasattr(self, "_weights"):
-            self._weights = [np.empty(np.shape(w), dtype=self.dtype) for w in weights]
-            self._biases = [np.empty(np.shape(b), dtype=self.dtype) for b in biases]
-        for W, b, new_W, new_b in zip(self._weights, self._biases, weights, biases):
-            W[...] = new_W
-            b[...] = new_b
+        self._weights = _write_into(getattr(self, "_weights", None), weights, self.dtype)
+        self._biases = _write_into(getattr(self, "_biases", None), biases, self.dtype)
 
     def _set_velocities(self, weights, biases):
-        if not hasattr(self, "_velocity_w"):
-            self._velocity_w = [np.empty(np.shape(w), dtype=self.dtype) for w in weights]
-            self._velocity_b = [np.empty(np.shape(b), dtype=self.dtype) for b in biases]
-        for V, v, new_V, new_v in zip(self._velocity_w, self._velocity_b, weights, biases):
-            V[...] = new_V
-            v[...] = new_v
+        self._velocity_w = _write_into(getattr(self, "_velocity_w", None), weights, self.dtype)
+        self._velocity_b = _write_into(getattr(self, "_velocity_b", None), biases, self.dtype)
 
     def _velocities(self):
         if not self.momentum:
