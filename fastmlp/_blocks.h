@@ -25,16 +25,23 @@
 #endif
 
 /* Vector bytes, and vectors per block: 2 of 8 float64 or 1 of 16 float32
- * with AVX-512, 2 of 4 float64 or 2 of 8 float32 otherwise. 8 vectors of
- * sums (4 rows × 2) fill half of AVX2's 16 registers; 4 × 1 vectors of
- * float32 leave enough independent additions to keep AVX-512's two pipes
- * busy, since each also waits for its multiplication. */
+ * with AVX-512; 2 of 4 float64 or 2 of 8 float32 with AVX; 2 of 2 float64
+ * or 2 of 4 float32 with only SSE2 (a portable x86-64 build). 8 vectors of
+ * sums (4 rows × 2) fill half of the 16 registers of AVX and SSE2; 4 × 1
+ * vectors of float32 leave enough independent additions to keep AVX-512's
+ * two pipes busy, since each also waits for its multiplication. Vectors
+ * wider than the target's registers would be split by the compiler, badly
+ * (a portable build was 17 times slower so). */
 #if defined(__AVX512F__)
 #define FASTMLP_VBYTES 64
 #define FASTMLP_NV_F64 2
 #define FASTMLP_NV_F32 1
-#else
+#elif defined(__AVX__)
 #define FASTMLP_VBYTES 32
+#define FASTMLP_NV_F64 2
+#define FASTMLP_NV_F32 2
+#else
+#define FASTMLP_VBYTES 16
 #define FASTMLP_NV_F64 2
 #define FASTMLP_NV_F32 2
 #endif
