@@ -1,9 +1,11 @@
-"""The peers fastmlp is measured against: one SGD epoch written as a Python user would.
+"""The peers fastmlp is measured against: SGD written as a Python user would.
 
-Each peer trains the same network as fastmlp (quadratic cost with the ½,
-sigmoid or ReLU everywhere, plain SGD) from the same starting parameters,
-visiting the examples in the same order, so the results can be compared:
-not bit for bit (BLAS sums in its own order), but closely.
+NumpyPeer and TorchPeer train an epoch of the same network as fastmlp's
+epoch benchmarks (quadratic cost with the ½, sigmoid or ReLU everywhere,
+plain SGD) from the same starting parameters, visiting the examples in the
+same order, so the results can be compared: not bit for bit (BLAS sums in
+its own order), but closely. TorchRecipe trains the time-to-accuracy recipe
+of benchmarks/report.py in PyTorch.
 """
 
 from __future__ import annotations
