@@ -134,6 +134,28 @@ static void FASTMLP_NAME(nudge_block)(
 #endif
 }
 
+/* One example's plain step on the rows k = 0 … rows−1 of N outputs that start
+ * at w (row k at w + k·stride): w[k][q] = w[k][q] − step·(a[k]·d[q]). The
+ * deltas stay in registers for all the rows. */
+static void FASTMLP_NAME(one_example_rows)(
+    const T* a, Py_ssize_t rows, const T* d, T step, T* w, Py_ssize_t stride)
+{
+#ifdef FASTMLP_VECTORS
+    V dv[NV];
+    for (int v = 0; v < NV; v++) dv[v] = LOAD(d + v * L);
+    for (Py_ssize_t k = 0; k < rows; k++) {
+        T ak = a[k];
+        for (int v = 0; v < NV; v++) {
+            T* o = w + k * stride + v * L;
+            STORE(o, LOAD(o) - step * (ak * dv[v]));
+        }
+    }
+#else
+    for (Py_ssize_t k = 0; k < rows; k++)
+        for (int q = 0; q < N; q++) w[k * stride + q] = w[k * stride + q] - step * (a[k] * d[q]);
+#endif
+}
+
 #ifdef FASTMLP_VECTORS
 #undef V
 #undef LOAD

@@ -112,6 +112,10 @@ cdef extern from "_blocks.h" nogil:
                          int first, const float* g_in, Py_ssize_t in_stride,
                          float* g_out, Py_ssize_t out_stride, int step_out, float step,
                          float decay, float mu, float* vel)
+    void one_example_rows_f64(const double* a, Py_ssize_t rows, const double* d, double step,
+                              double* w, Py_ssize_t stride)
+    void one_example_rows_f32(const float* a, Py_ssize_t rows, const float* d, float step,
+                              float* w, Py_ssize_t stride)
 
 
 cdef struct Net:
@@ -644,7 +648,7 @@ cdef floating one_example_step(const Net* net, const floating* x, const floating
     cdef const floating* d
     cdef floating* w
     cdef floating a_k
-    cdef Py_ssize_t l, k, j, n_out
+    cdef Py_ssize_t l, k, j, j0, n_out, rest
     forward_block(net, &x, 1, &row, wt, b)
     error = backward_example(net, y, wt, act, delta)
     if vwt != NULL or decay != 1:
@@ -654,11 +658,21 @@ cdef floating one_example_step(const Net* net, const floating* x, const floating
         n_out = net.sizes[l + 1]
         a = x if l == 0 else act + net.a_off[l - 1]
         d = delta + net.a_off[l]
-        for k in range(net.sizes[l]):
-            a_k = a[k]
-            w = wt + net.w_off[l] + k * n_out
-            for j in range(n_out):
-                w[j] = w[j] - step * (a_k * d[j])
+        w = wt + net.w_off[l]
+        # Whole groups of LANES outputs in registers, the rest one by one.
+        rest = n_out - n_out % lanes(wt)
+        j0 = 0
+        while j0 < rest:
+            if floating is double:
+                one_example_rows_f64(a, net.sizes[l], d + j0, step, w + j0, n_out)
+            else:
+                one_example_rows_f32(a, net.sizes[l], d + j0, step, w + j0, n_out)
+            j0 += lanes(wt)
+        if rest < n_out:
+            for k in range(net.sizes[l]):
+                a_k = a[k]
+                for j in range(rest, n_out):
+                    w[k * n_out + j] = w[k * n_out + j] - step * (a_k * d[j])
     for j in range(net.width):
         b[j] = b[j] - step * delta[j]
     return error
