@@ -445,6 +445,10 @@ class BaseTrainer:
             raise ValueError(f"{name} must have shape (n_samples, {n_in}), got shape {arr.shape}")
         if arr.shape[0] == 0:
             raise ValueError(f"{name} holds no samples (shape {arr.shape})")
+        return self._converted(arr, name)
+
+    def _converted(self, arr, name):
+        """``arr`` as a C-ordered array of the trainer's dtype, refusing NaN, ±inf and values beyond its range."""
         with np.errstate(over="ignore"):  # values beyond float32's range become inf, reported below
             converted = np.ascontiguousarray(arr, dtype=self.dtype)
         if not _all_finite(converted):
@@ -467,9 +471,7 @@ class BaseTrainer:
                 f"{name} must be labels of shape ({n_samples},) or targets of shape ({n_samples}, {n_out}), "
                 f"got shape {arr.shape}"
             )
-        Y = np.ascontiguousarray(arr, dtype=self.dtype)
-        if not _all_finite(Y):
-            raise ValueError(f"{name} contains NaN or infinite values")
+        Y = self._converted(arr, name)
         # δ^L = a − y is the gradient of these costs only for targets of their kind.
         if self.cost != "quadratic" and (Y.min() < 0 or Y.max() > 1):
             raise ValueError(f"{name}: with cost={self.cost!r}, targets must lie in [0, 1], "

@@ -206,9 +206,11 @@ def test_integer_and_bool_inputs_are_converted(data):
     assert np.array_equal(t.forward(X > 0.5), t.forward((X > 0.5).astype(float)))
 
 
-def test_inputs_beyond_float32s_range_are_named_as_such():
+def test_inputs_and_targets_beyond_float32s_range_are_named_as_such():
     t = Trainer((2, 1), dtype="float32")
     with pytest.raises(ValueError, match="X holds values beyond the range of float32"):
         t.forward(np.array([[1e300, 0.0]]))
     with pytest.raises(ValueError, match="X contains NaN or infinite values"):
         t.forward(np.array([[np.inf, 0.0]]))
+    with pytest.raises(ValueError, match="y holds values beyond the range of float32"):
+        t.fit(np.zeros((1, 2)), np.array([[1e300]]))
