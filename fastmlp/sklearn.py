@@ -3,8 +3,9 @@
 :class:`FastMLPClassifier` follows scikit-learn's estimator conventions, so
 it works in ``Pipeline``, ``GridSearchCV``, ``cross_val_score`` and the rest
 of scikit-learn's tools, and with any joblib backend (it pickles, fitted or
-not). scikit-learn is an optional dependency: ``pip install '.[sklearn]'`` in fastmlp's folder, or ``pip install scikit-learn``.
-``import fastmlp`` never imports it; ``import fastmlp.sklearn`` does.
+not). scikit-learn is an optional dependency (``pip install '.[sklearn]'``
+in fastmlp's folder, or ``pip install scikit-learn``): ``import fastmlp``
+never imports it; ``import fastmlp.sklearn`` does.
 """
 
 from __future__ import annotations
