@@ -156,6 +156,36 @@ static void FASTMLP_NAME(one_example_rows)(
 #endif
 }
 
+/* one_example_rows on the N outputs at w, and, row by row as each is
+ * stepped, the next example's sums over the new weights:
+ * z[q] = Σ_k w[k][q]·x[k], k = 0 … rows−1 in order. The sums wait on the
+ * latency of their additions; the step's independent work fills the gaps. */
+static void FASTMLP_NAME(step_then_sums)(
+    const T* a, Py_ssize_t rows, const T* d, T step, T* w, Py_ssize_t stride, const T* x, T* z)
+{
+#ifdef FASTMLP_VECTORS
+    V dv[NV], s[NV];
+    for (int v = 0; v < NV; v++) dv[v] = LOAD(d + v * L);
+    for (Py_ssize_t k = 0; k < rows; k++) {
+        T ak = a[k], xk = x[k];
+        for (int v = 0; v < NV; v++) {
+            T* o = w + k * stride + v * L;
+            V wk = LOAD(o) - step * (ak * dv[v]);
+            STORE(o, wk);
+            s[v] = k ? s[v] + xk * wk : xk * wk;
+        }
+    }
+    for (int v = 0; v < NV; v++) STORE(z + v * L, s[v]);
+#else
+    FASTMLP_NAME(one_example_rows)(a, rows, d, step, w, stride);
+    for (int q = 0; q < N; q++) {
+        T t = x[0] * w[q];
+        for (Py_ssize_t k = 1; k < rows; k++) t = t + x[k] * w[k * stride + q];
+        z[q] = t;
+    }
+#endif
+}
+
 #ifdef FASTMLP_VECTORS
 #undef V
 #undef LOAD

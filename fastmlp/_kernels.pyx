@@ -116,6 +116,10 @@ cdef extern from "_blocks.h" nogil:
                               double* w, Py_ssize_t stride)
     void one_example_rows_f32(const float* a, Py_ssize_t rows, const float* d, float step,
                               float* w, Py_ssize_t stride)
+    void step_then_sums_f64(const double* a, Py_ssize_t rows, const double* d, double step,
+                            double* w, Py_ssize_t stride, const double* x, double* z)
+    void step_then_sums_f32(const float* a, Py_ssize_t rows, const float* d, float step,
+                            float* w, Py_ssize_t stride, const float* x, float* z)
 
 
 cdef struct Net:
@@ -381,8 +385,12 @@ cdef void weighted_sums(int examples, const floating** a, Py_ssize_t n_in, Py_ss
 
 
 cdef void forward_block(const Net* net, const floating** x, Py_ssize_t ns, floating** rows,
-                        const floating* wt, const floating* b) noexcept nogil:
+                        const floating* wt, const floating* b,
+                        bint first_summed=False) noexcept nogil:
     """Fill rows[e] with a^1 … a^L of input x[e], for ns ≤ SAMPLES examples.
+
+    With ``first_summed``, the first layer's sums Σ_k W[j,k]·x_k are already
+    in the rows (see one_example_epoch), and only their bias and activation remain.
 
     Three examples go as a block of four whose last one repeats the third
     (same x, same row): the repeat computes and writes the same values, and
@@ -401,7 +409,8 @@ cdef void forward_block(const Net* net, const floating** x, Py_ssize_t ns, float
         for e in range(examples):
             z[e] = rows[min(e, ns - 1)] + net.a_off[l]
         # z_j = (Σ_k W[j,k]·a_k) + b_j: the sum over k in order, then the bias.
-        weighted_sums(examples, a_in, net.sizes[l], n_out, wt + net.w_off[l], z)
+        if l > 0 or not first_summed:
+            weighted_sums(examples, a_in, net.sizes[l], n_out, wt + net.w_off[l], z)
         bias = b + net.a_off[l]
         kind = net.output if l == net.n_layers - 1 else net.activation
         for e in range(ns):
@@ -645,34 +654,16 @@ cdef floating one_example_step(const Net* net, const floating* x, const floating
     cdef floating* row = act
     cdef floating error
     cdef const floating* a
-    cdef const floating* d
-    cdef floating* w
-    cdef floating a_k
-    cdef Py_ssize_t l, k, j, j0, n_out, rest
+    cdef Py_ssize_t l, j
     forward_block(net, &x, 1, &row, wt, b)
     error = backward_example(net, y, wt, act, delta)
     if vwt != NULL or decay != 1:
         one_example_update(net, x, act, delta, wt, b, step, decay, mu, vwt, vb)
         return error
     for l in range(net.n_layers):
-        n_out = net.sizes[l + 1]
         a = x if l == 0 else act + net.a_off[l - 1]
-        d = delta + net.a_off[l]
-        w = wt + net.w_off[l]
-        # Whole groups of LANES outputs in registers, the rest one by one.
-        rest = n_out - n_out % lanes(wt)
-        j0 = 0
-        while j0 < rest:
-            if floating is double:
-                one_example_rows_f64(a, net.sizes[l], d + j0, step, w + j0, n_out)
-            else:
-                one_example_rows_f32(a, net.sizes[l], d + j0, step, w + j0, n_out)
-            j0 += lanes(wt)
-        if rest < n_out:
-            for k in range(net.sizes[l]):
-                a_k = a[k]
-                for j in range(rest, n_out):
-                    w[k * n_out + j] = w[k * n_out + j] - step * (a_k * d[j])
+        one_example_layer(a, net.sizes[l], delta + net.a_off[l], net.sizes[l + 1], step,
+                          wt + net.w_off[l])
     for j in range(net.width):
         b[j] = b[j] - step * delta[j]
     return error
@@ -756,6 +747,77 @@ cdef void batch_member(const Net* net, const floating* X, const floating* Y,
             error_sum[0] = error_sum[0] + <double>err[i]
 
 
+cdef double one_example_epoch(const Net* net, const floating* X, const floating* Y,
+                              const Py_ssize_t* perm, Py_ssize_t n, floating* wt, floating* b,
+                              floating* act, floating* delta, floating step,
+                              double total) noexcept nogil:
+    """Mini-batches of one example with the plain step, as one_example_step takes them, in a
+    pipeline: the step on the first layer's weights comes in one pass with the next example's
+    sums over them (step_then_sums), each row read for the next example right after its step.
+    The operations and their order are one_example_step's, so are the bits. Needs the first
+    layer's outputs to be whole groups of LANES. Returns total plus the examples' e_x."""
+    cdef Py_ssize_t t, l, j, n_out, n_in = net.sizes[0], h = net.sizes[1]
+    cdef Py_ssize_t LANES = lanes(wt)
+    cdef const floating* x
+    cdef const floating* a
+    cdef const floating* d
+    cdef floating* w
+    cdef floating* z
+    cdef floating* row = act
+    cdef floating error
+    cdef const floating* first = X + perm[0] * n_in
+    cdef floating* first_z = act
+    # The first example's sums over the first layer, as forward_block would compute them.
+    weighted_sums(1, &first, n_in, h, wt, &first_z)
+    for t in range(n):
+        x = X + perm[t] * n_in
+        forward_block(net, &x, 1, &row, wt, b, True)
+        error = backward_example(net, Y + perm[t] * net.sizes[net.n_layers], wt, act, delta)
+        total = total + <double>error
+        for l in range(1, net.n_layers):  # the later layers' steps, as in one_example_step
+            n_out = net.sizes[l + 1]
+            a = act + net.a_off[l - 1]
+            d = delta + net.a_off[l]
+            w = wt + net.w_off[l]
+            one_example_layer(a, net.sizes[l], d, n_out, step, w)
+        for j in range(net.width):
+            b[j] = b[j] - step * delta[j]
+        # The first layer's step, with the next example's sums (into the first layer's
+        # units of act, free again once the deltas are known).
+        z = act
+        j = 0
+        while j < h:
+            if t + 1 < n:
+                if floating is double:
+                    step_then_sums_f64(x, n_in, delta + j, step, wt + j, h, X + perm[t + 1] * n_in, z + j)
+                else:
+                    step_then_sums_f32(x, n_in, delta + j, step, wt + j, h, X + perm[t + 1] * n_in, z + j)
+            else:
+                if floating is double:
+                    one_example_rows_f64(x, n_in, delta + j, step, wt + j, h)
+                else:
+                    one_example_rows_f32(x, n_in, delta + j, step, wt + j, h)
+            j += LANES
+    return total
+
+
+cdef void one_example_layer(const floating* a, Py_ssize_t n_in, const floating* d,
+                            Py_ssize_t n_out, floating step, floating* w) noexcept nogil:
+    """One example's plain step on one layer: w[k][j] = w[k][j] − step·(a_k·d_j), whole groups
+    of LANES outputs in registers, the rest one by one."""
+    cdef Py_ssize_t j0 = 0, k, j
+    cdef Py_ssize_t rest = n_out - n_out % lanes(w)
+    while j0 < rest:
+        if floating is double:
+            one_example_rows_f64(a, n_in, d + j0, step, w + j0, n_out)
+        else:
+            one_example_rows_f32(a, n_in, d + j0, step, w + j0, n_out)
+        j0 += lanes(w)
+    for k in range(n_in):
+        for j in range(rest, n_out):
+            w[k * n_out + j] = w[k * n_out + j] - step * (a[k] * d[j])
+
+
 cdef void epoch_member(const Net* net, const floating* X, const floating* Y,
                        const Py_ssize_t* perm, Py_ssize_t n, Py_ssize_t batch_size,
                        floating eta, floating decay, floating mu, floating* vwt, floating* vb,
@@ -767,6 +829,10 @@ cdef void epoch_member(const Net* net, const floating* X, const floating* Y,
     Member 0 adds the examples' costs e_x to total[0] in float64, in the order visited.
     """
     cdef Py_ssize_t start = 0, m
+    if (batch_size == 1 and vwt == NULL and decay == 1 and team_size() == 1
+            and net.sizes[1] % lanes(wt) == 0):
+        total[0] = one_example_epoch(net, X, Y, perm, n, wt, b, act, delta, eta, total[0])
+        return
     while start < n:
         m = min(batch_size, n - start)
         batch_member(net, X, Y, perm + start, m, wt, b, gwt, gb, act, delta, err,

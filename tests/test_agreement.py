@@ -172,3 +172,19 @@ def test_memory_mapped_inputs_train_alike(tmp_path):
     b.fit(X, y, 2)
     assert_trainers_agree(a, b)
     assert_same_bits(a.forward(readonly), b.forward(X))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("sizes", [(20, 16), (20, 16, 3), (9, 32, 16, 4), (5, 48, 1)])
+@pytest.mark.parametrize("n", [1, 2, 37])
+def test_one_example_mini_batches_in_a_pipeline(dtype, sizes, n):
+    """Batch size 1 with a first layer of whole register groups (16, 32, 48 outputs) takes the
+    first layer's step in one pass with the next example's sums: the same bits, from the first
+    example of an epoch to its last."""
+    rng = np.random.default_rng(n)
+    X, y = rng.uniform(-1, 1, (n, sizes[0])), rng.integers(0, sizes[-1], n)
+    kwargs = dict(batch_size=1, learning_rate=0.7, seed=n, dtype=dtype)
+    t, r = Trainer(sizes, **kwargs), ReferenceTrainer(sizes, **kwargs)
+    ht, hr = t.fit(X, y, 2), r.fit(X, y, 2)
+    assert_trainers_agree(t, r, "pipelined")
+    assert_same_bits(np.array(ht.train_cost), np.array(hr.train_cost), "train_cost")
