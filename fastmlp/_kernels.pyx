@@ -653,20 +653,27 @@ cdef floating one_example_step(const Net* net, const floating* x, const floating
     """
     cdef floating* row = act
     cdef floating error
-    cdef const floating* a
-    cdef Py_ssize_t l, j
     forward_block(net, &x, 1, &row, wt, b)
     error = backward_example(net, y, wt, act, delta)
     if vwt != NULL or decay != 1:
         one_example_update(net, x, act, delta, wt, b, step, decay, mu, vwt, vb)
-        return error
-    for l in range(net.n_layers):
+    else:
+        one_example_plain(net, 0, x, act, delta, wt, b, step)
+    return error
+
+
+cdef void one_example_plain(const Net* net, Py_ssize_t first, const floating* x,
+                            const floating* act, const floating* delta, floating* wt,
+                            floating* b, floating step) noexcept nogil:
+    """One example's plain step on the layers from ``first`` on, and on every bias."""
+    cdef const floating* a
+    cdef Py_ssize_t l, j
+    for l in range(first, net.n_layers):
         a = x if l == 0 else act + net.a_off[l - 1]
         one_example_layer(a, net.sizes[l], delta + net.a_off[l], net.sizes[l + 1], step,
                           wt + net.w_off[l])
     for j in range(net.width):
         b[j] = b[j] - step * delta[j]
-    return error
 
 
 cdef void one_example_update(const Net* net, const floating* x, const floating* act,
@@ -756,12 +763,9 @@ cdef double one_example_epoch(const Net* net, const floating* X, const floating*
     sums over them (step_then_sums), each row read for the next example right after its step.
     The operations and their order are one_example_step's, so are the bits. Needs the first
     layer's outputs to be whole groups of LANES. Returns total plus the examples' e_x."""
-    cdef Py_ssize_t t, l, j, n_out, n_in = net.sizes[0], h = net.sizes[1]
+    cdef Py_ssize_t t, j, n_in = net.sizes[0], h = net.sizes[1]
     cdef Py_ssize_t LANES = lanes(wt)
     cdef const floating* x
-    cdef const floating* a
-    cdef const floating* d
-    cdef floating* w
     cdef floating* z
     cdef floating* row = act
     cdef floating error
@@ -774,14 +778,7 @@ cdef double one_example_epoch(const Net* net, const floating* X, const floating*
         forward_block(net, &x, 1, &row, wt, b, True)
         error = backward_example(net, Y + perm[t] * net.sizes[net.n_layers], wt, act, delta)
         total = total + <double>error
-        for l in range(1, net.n_layers):  # the later layers' steps, as in one_example_step
-            n_out = net.sizes[l + 1]
-            a = act + net.a_off[l - 1]
-            d = delta + net.a_off[l]
-            w = wt + net.w_off[l]
-            one_example_layer(a, net.sizes[l], d, n_out, step, w)
-        for j in range(net.width):
-            b[j] = b[j] - step * delta[j]
+        one_example_plain(net, 1, x, act, delta, wt, b, step)  # the later layers and the biases
         # The first layer's step, with the next example's sums (into the first layer's
         # units of act, free again once the deltas are known).
         z = act
