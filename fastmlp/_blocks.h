@@ -45,34 +45,58 @@
 #define FASTMLP_NV_F64 2
 #define FASTMLP_NV_F32 2
 #endif
+/* The activations, in the kernels' codes (SIGMOID, RELU and TANH there). */
+enum { FASTMLP_SIGMOID = 0, FASTMLP_RELU = 1, FASTMLP_TANH = 2 };
+
 #define FASTMLP_OUTPUTS_F64 (FASTMLP_NV_F64 * FASTMLP_VBYTES / 8)
 #define FASTMLP_OUTPUTS_F32 (FASTMLP_NV_F32 * FASTMLP_VBYTES / 4)
+
+/* activate_units_* take layers of at least this many units (0: never, without vectors). */
+#ifdef FASTMLP_VECTORS
+#define FASTMLP_UNIT_LANES_F64 (FASTMLP_VBYTES / 8)
+#define FASTMLP_UNIT_LANES_F32 (FASTMLP_VBYTES / 4)
+#else
+#define FASTMLP_UNIT_LANES_F64 0
+#define FASTMLP_UNIT_LANES_F32 0
+#endif
 
 #ifdef FASTMLP_VECTORS
 typedef double fastmlp_vf64 __attribute__((vector_size(FASTMLP_VBYTES)));
 typedef float fastmlp_vf32 __attribute__((vector_size(FASTMLP_VBYTES)));
+/* Integer vectors of the same lanes, for exp's bit operations and for
+ * comparisons, whose results are lanes of all ones or all zeros. */
+typedef long long fastmlp_vi64 __attribute__((vector_size(FASTMLP_VBYTES)));
+typedef int fastmlp_vi32 __attribute__((vector_size(FASTMLP_VBYTES)));
 #endif
 
 #define FASTMLP_T double
 #define FASTMLP_V fastmlp_vf64
+#define FASTMLP_VI fastmlp_vi64
+#define FASTMLP_F64 1
 #define FASTMLP_LANES (FASTMLP_VBYTES / 8)
 #define FASTMLP_NV FASTMLP_NV_F64
 #define FASTMLP_NAME(f) f##_f64
 #include "_blocks_impl.h"
 #undef FASTMLP_T
 #undef FASTMLP_V
+#undef FASTMLP_VI
+#undef FASTMLP_F64
 #undef FASTMLP_LANES
 #undef FASTMLP_NV
 #undef FASTMLP_NAME
 
 #define FASTMLP_T float
 #define FASTMLP_V fastmlp_vf32
+#define FASTMLP_VI fastmlp_vi32
+#define FASTMLP_F64 0
 #define FASTMLP_LANES (FASTMLP_VBYTES / 4)
 #define FASTMLP_NV FASTMLP_NV_F32
 #define FASTMLP_NAME(f) f##_f32
 #include "_blocks_impl.h"
 #undef FASTMLP_T
 #undef FASTMLP_V
+#undef FASTMLP_VI
+#undef FASTMLP_F64
 #undef FASTMLP_LANES
 #undef FASTMLP_NV
 #undef FASTMLP_NAME

@@ -19,16 +19,23 @@ static inline void FASTMLP_NAME(vstore)(T* p, V v) { memcpy(p, &v, sizeof v); }
 #endif
 
 /* z_e[q] = Σ_k w[k·stride + q]·a_e[k], k = 0 … n_in−1 in order, for the E
- * examples a_0 … a_{E−1} and the N outputs q that start at w. */
+ * examples a_0 … a_{E−1} and the N outputs q that start at w. Given `next`
+ * (the E inputs of the next block, or NULL), their cache lines are fetched
+ * as the sums go, a line of each per line of a_e read: the next block's
+ * inputs arrive from memory while this one computes. */
 static inline FASTMLP_ALWAYS_INLINE void FASTMLP_NAME(weighted_sums_of)(
-    int E, const T* const* a, Py_ssize_t n_in, const T* w, Py_ssize_t stride, T* const* z)
+    int E, const T* const* a, Py_ssize_t n_in, const T* w, Py_ssize_t stride, T* const* z,
+    const T* const* next)
 {
 #ifdef FASTMLP_VECTORS
+    enum { LINE = 64 / sizeof(T) };
     V s[4][NV], wk[NV];
     for (int v = 0; v < NV; v++) wk[v] = LOAD(w + v * L);
     for (int e = 0; e < E; e++)
         for (int v = 0; v < NV; v++) s[e][v] = a[e][0] * wk[v];
     for (Py_ssize_t k = 1; k < n_in; k++) {
+        if (next && k % LINE == 1)
+            for (int e = 0; e < E; e++) __builtin_prefetch(next[e] + k - 1, 0, 3);
         for (int v = 0; v < NV; v++) wk[v] = LOAD(w + k * stride + v * L);
         for (int e = 0; e < E; e++) {
             T b = a[e][k];
@@ -50,14 +57,19 @@ static inline FASTMLP_ALWAYS_INLINE void FASTMLP_NAME(weighted_sums_of)(
 /* The same for 4, 2 or 1 examples: with fewer examples, fewer sums run
  * side by side, so each example costs more, but no work is repeated. */
 static void FASTMLP_NAME(weighted_sums_block)(
-    int examples, const T* const* a, Py_ssize_t n_in, const T* w, Py_ssize_t stride, T* const* z)
+    int examples, const T* const* a, Py_ssize_t n_in, const T* w, Py_ssize_t stride, T* const* z,
+    const T* const* next)
 {
-    if (examples == 4)
-        FASTMLP_NAME(weighted_sums_of)(4, a, n_in, w, stride, z);
-    else if (examples == 2)
-        FASTMLP_NAME(weighted_sums_of)(2, a, n_in, w, stride, z);
-    else
-        FASTMLP_NAME(weighted_sums_of)(1, a, n_in, w, stride, z);
+    if (examples == 4) {
+        if (next)
+            FASTMLP_NAME(weighted_sums_of)(4, a, n_in, w, stride, z, next);
+        else
+            FASTMLP_NAME(weighted_sums_of)(4, a, n_in, w, stride, z, NULL);
+    } else if (examples == 2) {
+        FASTMLP_NAME(weighted_sums_of)(2, a, n_in, w, stride, z, NULL);
+    } else {
+        FASTMLP_NAME(weighted_sums_of)(1, a, n_in, w, stride, z, NULL);
+    }
 }
 
 /* The gradient sums of 4 weight rows and N outputs: S_r[q] = in_r[q] + Σ_i a_i[r]·d_i[q]
@@ -159,15 +171,20 @@ static void FASTMLP_NAME(one_example_rows)(
 /* one_example_rows on the N outputs at w, and, row by row as each is
  * stepped, the next example's sums over the new weights:
  * z[q] = Σ_k w[k][q]·x[k], k = 0 … rows−1 in order. The sums wait on the
- * latency of their additions; the step's independent work fills the gaps. */
+ * latency of their additions; the step's independent work fills the gaps.
+ * Given `next` (the following example's inputs, or NULL), its cache lines
+ * are fetched as the sums read x's. */
 static void FASTMLP_NAME(step_then_sums)(
-    const T* a, Py_ssize_t rows, const T* d, T step, T* w, Py_ssize_t stride, const T* x, T* z)
+    const T* a, Py_ssize_t rows, const T* d, T step, T* w, Py_ssize_t stride, const T* x, T* z,
+    const T* next)
 {
 #ifdef FASTMLP_VECTORS
+    enum { LINE = 64 / sizeof(T) };
     V dv[NV], s[NV];
     for (int v = 0; v < NV; v++) dv[v] = LOAD(d + v * L);
     for (Py_ssize_t k = 0; k < rows; k++) {
         T ak = a[k], xk = x[k];
+        if (next && k % LINE == 0) __builtin_prefetch(next + k, 0, 3);
         for (int v = 0; v < NV; v++) {
             T* o = w + k * stride + v * L;
             V wk = LOAD(o) - step * (ak * dv[v]);
@@ -185,6 +202,116 @@ static void FASTMLP_NAME(step_then_sums)(
     }
 #endif
 }
+
+#ifdef FASTMLP_VECTORS
+#define VI FASTMLP_VI
+
+static inline V FASTMLP_NAME(splat)(T c)
+{
+    V v;
+    for (int i = 0; i < L; i++) v[i] = c;
+    return v;
+}
+#define SPLAT FASTMLP_NAME(splat)
+
+/* The lanes of a where m is all ones, of b where it is all zeros. */
+static inline V FASTMLP_NAME(select)(VI m, V a, V b) { return (V)(((VI)a & m) | ((VI)b & ~m)); }
+#define SELECT FASTMLP_NAME(select)
+
+/* exp_ of _kernels.pyx (fastmlp.reference.exp) lane by lane: the same
+ * operations on the same constants in the same order, so the same bits. */
+static inline V FASTMLP_NAME(vexp)(V x)
+{
+#if FASTMLP_F64
+    x = SELECT(x < SPLAT(-746.0), SPLAT(-746.0), x);
+    x = SELECT(x > SPLAT(710.0), SPLAT(710.0), x);
+    V t = x * 1.4426950408889634 + 6755399441055744.0;
+    V kf = t - 6755399441055744.0;
+    V r = (x - kf * 0.693147180559663) - kf * 2.8235290563031577e-13;
+    V p = SPLAT(1.6059043836821613e-10);
+    p = p * r + 2.08767569878681e-09;
+    p = p * r + 2.505210838544172e-08;
+    p = p * r + 2.755731922398589e-07;
+    p = p * r + 2.7557319223985893e-06;
+    p = p * r + 2.48015873015873e-05;
+    p = p * r + 0.0001984126984126984;
+    p = p * r + 0.001388888888888889;
+    p = p * r + 0.008333333333333333;
+    p = p * r + 0.041666666666666664;
+    p = p * r + 0.16666666666666666;
+    p = p * r + 0.5;
+    p = p * r + 1.0;
+    p = p * r + 1.0;
+    VI k = (VI)t - 0x4338000000000000LL;  /* the bits of 1.5·2^52 */
+    VI k1 = k >> 1;
+    V two_k1 = (V)((k1 + 1023) << 52);
+    V two_k2 = (V)((k - k1 + 1023) << 52);
+#else
+    x = SELECT(x < SPLAT((T)-104.0), SPLAT((T)-104.0), x);
+    x = SELECT(x > SPLAT((T)89.0), SPLAT((T)89.0), x);
+    V t = x * (T)1.4426950408889634 + (T)12582912.0;
+    V kf = t - (T)12582912.0;
+    V r = (x - kf * (T)0.693145751953125) - kf * (T)1.428606765330187e-06;
+    V p = SPLAT((T)0.0001984126984126984);
+    p = p * r + (T)0.001388888888888889;
+    p = p * r + (T)0.008333333333333333;
+    p = p * r + (T)0.041666666666666664;
+    p = p * r + (T)0.16666666666666666;
+    p = p * r + (T)0.5;
+    p = p * r + (T)1.0;
+    p = p * r + (T)1.0;
+    VI k = (VI)t - 0x4B400000;  /* the bits of 1.5·2^23 */
+    VI k1 = k >> 1;
+    V two_k1 = (V)((k1 + 127) << 23);
+    V two_k2 = (V)((k - k1 + 127) << 23);
+#endif
+    return (p * two_k1) * two_k2;
+}
+
+/* activate() of _kernels.pyx lane by lane, for the kinds FASTMLP_SIGMOID,
+ * FASTMLP_RELU and FASTMLP_TANH. */
+static inline FASTMLP_ALWAYS_INLINE V FASTMLP_NAME(vactivate)(V z, int kind)
+{
+    if (kind == FASTMLP_SIGMOID)
+        return (T)1 / ((T)1 + FASTMLP_NAME(vexp)(-z));
+    if (kind == FASTMLP_TANH) {
+        V t = (V)((VI)z & ~(VI)SPLAT((T)-0.0));  /* |z|: the sign bit cleared */
+        t = FASTMLP_NAME(vexp)((T)-2 * t);
+        V v = ((T)1 - t) / ((T)1 + t);
+        return SELECT(z >= (T)0, v, -v);
+    }
+    return SELECT(z <= (T)0, SPLAT((T)0), z);  /* ReLU: NaN passes, −0 becomes +0 */
+}
+
+/* z ← activation(z + bias) over one example's n ≥ L units, L at a time.
+ * When L does not divide n, the last vector ends at n and overlaps the one
+ * before; its inputs are read before anything is stored, so the overlap
+ * is computed twice from the same inputs and stored twice, the same. */
+static inline FASTMLP_ALWAYS_INLINE void FASTMLP_NAME(activate_of)(
+    T* z, const T* bias, Py_ssize_t n, int kind)
+{
+    Py_ssize_t last = n - L;
+    V z_last = LOAD(z + last) + LOAD(bias + last);
+    for (Py_ssize_t j = 0; j < last; j += L)
+        STORE(z + j, FASTMLP_NAME(vactivate)(LOAD(z + j) + LOAD(bias + j), kind));
+    STORE(z + last, FASTMLP_NAME(vactivate)(z_last, kind));
+}
+
+static void FASTMLP_NAME(activate_units)(T* z, const T* bias, Py_ssize_t n, int kind)
+{
+    if (kind == FASTMLP_SIGMOID)
+        FASTMLP_NAME(activate_of)(z, bias, n, FASTMLP_SIGMOID);
+    else if (kind == FASTMLP_TANH)
+        FASTMLP_NAME(activate_of)(z, bias, n, FASTMLP_TANH);
+    else
+        FASTMLP_NAME(activate_of)(z, bias, n, FASTMLP_RELU);
+}
+#undef VI
+#undef SPLAT
+#undef SELECT
+#else
+static void FASTMLP_NAME(activate_units)(T* z, const T* bias, Py_ssize_t n, int kind) {}
+#endif
 
 #ifdef FASTMLP_VECTORS
 #undef V

@@ -124,5 +124,9 @@ def exp(x: NDArray[_Float], out: NDArray[_Float]) -> None:
 def log(x: NDArray[_Float], out: NDArray[_Float]) -> None:
     """Element-wise :func:`fastmlp.reference.log`, for tests."""
 
+def activate_layer(z: NDArray[_Float], bias: NDArray[_Float], out: NDArray[_Float], kind: int) -> None:
+    """out[i] = activation ``kind`` of z[i] + bias for each row, as the forward pass computes
+    a layer's units (vectors of them when there are enough), for tests."""
+
 def activation(z: NDArray[_Float], out: NDArray[_Float], kind: int) -> None:
     """Element-wise activation ``kind`` (SIGMOID, RELU or TANH), for tests."""

@@ -32,10 +32,16 @@ from libc.math cimport INFINITY, fabs
 from libc.string cimport memcpy
 
 # Activation and cost codes; fastmlp/trainer.py maps names to them.
+cdef extern from "_blocks.h":
+    enum:
+        FASTMLP_SIGMOID
+        FASTMLP_RELU
+        FASTMLP_TANH
+
 cpdef enum:
-    SIGMOID = 0
-    RELU = 1
-    TANH = 2
+    SIGMOID = FASTMLP_SIGMOID
+    RELU = FASTMLP_RELU
+    TANH = FASTMLP_TANH
     SOFTMAX = 3  # output layer only
 
 cpdef enum:
@@ -82,6 +88,19 @@ cdef extern from *:
     int team_rank "fastmlp_team_rank"() noexcept nogil
     void barrier "fastmlp_barrier"() noexcept nogil
 
+cdef extern from *:
+    """
+    /* A hint to fetch the cache line at p: no effect on results. */
+    static inline void fastmlp_prefetch(const void* p) {
+    #if defined(__GNUC__) || defined(__clang__)
+        __builtin_prefetch(p, 0, 3);
+    #else
+        (void)p;
+    #endif
+    }
+    """
+    void prefetch "fastmlp_prefetch"(const void* p) noexcept nogil
+
 #: Examples per block in the forward pass: forward() needs this many scratch rows per thread.
 SAMPLE_BLOCK = SAMPLES
 
@@ -99,9 +118,11 @@ cdef extern from "_blocks.h" nogil:
         FASTMLP_OUTPUTS_F64
         FASTMLP_OUTPUTS_F32
     void weighted_sums_block_f64(int examples, const double* const* a, Py_ssize_t n_in,
-                                 const double* w, Py_ssize_t stride, double* const* z)
+                                 const double* w, Py_ssize_t stride, double* const* z,
+                                 const double* const* next)
     void weighted_sums_block_f32(int examples, const float* const* a, Py_ssize_t n_in,
-                                 const float* w, Py_ssize_t stride, float* const* z)
+                                 const float* w, Py_ssize_t stride, float* const* z,
+                                 const float* const* next)
     void nudge_block_f64(const double* a, const Py_ssize_t* idx, Py_ssize_t a_stride,
                          const double* d, Py_ssize_t d_stride, Py_ssize_t i0, Py_ssize_t i1,
                          int first, const double* g_in, Py_ssize_t in_stride,
@@ -117,9 +138,17 @@ cdef extern from "_blocks.h" nogil:
     void one_example_rows_f32(const float* a, Py_ssize_t rows, const float* d, float step,
                               float* w, Py_ssize_t stride)
     void step_then_sums_f64(const double* a, Py_ssize_t rows, const double* d, double step,
-                            double* w, Py_ssize_t stride, const double* x, double* z)
+                            double* w, Py_ssize_t stride, const double* x, double* z,
+                            const double* next)
     void step_then_sums_f32(const float* a, Py_ssize_t rows, const float* d, float step,
-                            float* w, Py_ssize_t stride, const float* x, float* z)
+                            float* w, Py_ssize_t stride, const float* x, float* z,
+                            const float* next)
+    # activate() on the units of a layer, a vector of them at a time.
+    enum:
+        FASTMLP_UNIT_LANES_F64
+        FASTMLP_UNIT_LANES_F32
+    void activate_units_f64(double* z, const double* bias, Py_ssize_t n, int kind)
+    void activate_units_f32(float* z, const float* bias, Py_ssize_t n, int kind)
 
 
 cdef struct Net:
@@ -295,10 +324,17 @@ cdef inline floating derivative(floating a, int kind) noexcept nogil:
 
 
 cdef void activate_row(floating* z, const floating* bias, Py_ssize_t n, int kind) noexcept nogil:
-    """z ← activation(z + bias) for one example's layer; one loop per kind, so each stays simple."""
+    """z ← activation(z + bias) for one example's layer: in vectors (_blocks_impl.h) when
+    there are enough units, otherwise one loop per kind, so each stays simple."""
     cdef Py_ssize_t j
+    cdef Py_ssize_t vector = FASTMLP_UNIT_LANES_F64 if floating is double else FASTMLP_UNIT_LANES_F32
     if kind == SOFTMAX:
         softmax_(z, bias, n)
+    elif vector and n >= vector:
+        if floating is double:
+            activate_units_f64(z, bias, n, kind)
+        else:
+            activate_units_f32(z, bias, n, kind)
     elif kind == SIGMOID:
         for j in range(n):
             z[j] = activate(z[j] + bias[j], SIGMOID)
@@ -352,7 +388,8 @@ cdef inline Py_ssize_t lanes(const floating* any) noexcept nogil:
 
 
 cdef void weighted_sums(int examples, const floating** a, Py_ssize_t n_in, Py_ssize_t n_out,
-                        const floating* w, floating** z) noexcept nogil:
+                        const floating* w, floating** z,
+                        const floating** next=NULL) noexcept nogil:
     """z[e][j] = Σ_k W[j,k]·a[e][k] for 4, 2 or 1 examples, each sum over k in order.
 
     Outputs go LANES at a time; the last group is shifted back to end at
@@ -376,9 +413,9 @@ cdef void weighted_sums(int examples, const floating** a, Py_ssize_t n_in, Py_ss
         for e in range(examples):
             z_at[e] = z[e] + j0
         if floating is double:
-            weighted_sums_block_f64(examples, a, n_in, w + j0, n_out, z_at)
+            weighted_sums_block_f64(examples, a, n_in, w + j0, n_out, z_at, next if j0 == 0 else NULL)
         else:
-            weighted_sums_block_f32(examples, a, n_in, w + j0, n_out, z_at)
+            weighted_sums_block_f32(examples, a, n_in, w + j0, n_out, z_at, next if j0 == 0 else NULL)
         if j0 + LANES >= n_out:
             return
         j0 += LANES
@@ -386,7 +423,7 @@ cdef void weighted_sums(int examples, const floating** a, Py_ssize_t n_in, Py_ss
 
 cdef void forward_block(const Net* net, const floating** x, Py_ssize_t ns, floating** rows,
                         const floating* wt, const floating* b,
-                        bint first_summed=False) noexcept nogil:
+                        bint first_summed=False, const floating** next=NULL) noexcept nogil:
     """Fill rows[e] with a^1 … a^L of input x[e], for ns ≤ SAMPLES examples.
 
     With ``first_summed``, the first layer's sums Σ_k W[j,k]·x_k are already
@@ -410,7 +447,8 @@ cdef void forward_block(const Net* net, const floating** x, Py_ssize_t ns, float
             z[e] = rows[min(e, ns - 1)] + net.a_off[l]
         # z_j = (Σ_k W[j,k]·a_k) + b_j: the sum over k in order, then the bias.
         if l > 0 or not first_summed:
-            weighted_sums(examples, a_in, net.sizes[l], n_out, wt + net.w_off[l], z)
+            weighted_sums(examples, a_in, net.sizes[l], n_out, wt + net.w_off[l], z,
+                          next if l == 0 else NULL)
         bias = b + net.a_off[l]
         kind = net.output if l == net.n_layers - 1 else net.activation
         for e in range(ns):
@@ -464,16 +502,28 @@ cdef floating backward_example(const Net* net, const floating* y, const floating
 cdef void backprop_block(const Net* net, Py_ssize_t block, Py_ssize_t m,
                          const floating* X, const floating* Y, const Py_ssize_t* idx,
                          const floating* wt, const floating* b, floating* act,
-                         floating* delta, floating* err) noexcept nogil:
-    """Forward and backward pass of examples idx[i], i in block·SAMPLES … (at most m)."""
+                         floating* delta, floating* err, Py_ssize_t ahead) noexcept nogil:
+    """Forward and backward pass of examples idx[i], i in block·SAMPLES … (at most m).
+
+    idx holds ``ahead`` ≥ m entries: the inputs of the next block of examples, the
+    next mini-batch's perhaps, are fetched into cache meanwhile when there are 4."""
     cdef const floating* x[SAMPLES]
+    cdef const floating* next[SAMPLES]
     cdef floating* rows[SAMPLES]
     cdef Py_ssize_t s, i, i0 = block * SAMPLES
     cdef Py_ssize_t ns = min(<Py_ssize_t>SAMPLES, m - i0)
+    cdef Py_ssize_t n_y = net.sizes[net.n_layers]
     for s in range(ns):
         x[s] = X + idx[i0 + s] * net.sizes[0]
         rows[s] = act + (i0 + s) * net.width
-    forward_block(net, x, ns, rows, wt, b)
+    if i0 + 3 * SAMPLES <= ahead:
+        for s in range(SAMPLES):
+            next[s] = X + idx[i0 + 2 * SAMPLES + s] * net.sizes[0]
+            prefetch(Y + idx[i0 + 2 * SAMPLES + s] * n_y)
+            prefetch(Y + idx[i0 + 2 * SAMPLES + s] * n_y + n_y - 1)
+        forward_block(net, x, ns, rows, wt, b, False, next)
+    else:
+        forward_block(net, x, ns, rows, wt, b)
     for i in range(i0, i0 + ns):
         err[i] = backward_example(net, Y + idx[i] * net.sizes[net.n_layers], wt,
                                   act + i * net.width, delta + i * net.width)
@@ -705,8 +755,11 @@ cdef void batch_member(const Net* net, const floating* X, const floating* Y,
                          floating* gwt, floating* gb, floating* act, floating* delta,
                          floating* err, floating step, floating decay, floating mu,
                          floating* vwt, floating* vb, bint update,
-                         double* error_sum) noexcept nogil:
+                         double* error_sum, Py_ssize_t ahead) noexcept nogil:
     """One member's share of a mini-batch, idx[0..m), for every member of a team of threads.
+
+    idx has ``ahead`` ≥ m entries; those after m are the next examples, whose inputs
+    the last blocks fetch into cache (see backprop_block).
 
     Computes activations, deltas and errors into rows 0..m of the buffers and
     the nudge sums into gwt and gb; then, with ``update``, takes the step of
@@ -738,7 +791,7 @@ cdef void batch_member(const Net* net, const floating* X, const floating* Y,
         first = i0 // SAMPLES
         count = (i1 - i0 + SAMPLES - 1) // SAMPLES
         for block in range(first + count * me // parts, first + count * (me + 1) // parts):
-            backprop_block(net, block, m, X, Y, idx, wt, b, act, delta, err)
+            backprop_block(net, block, m, X, Y, idx, wt, b, act, delta, err, ahead)
         if parts > 1:
             barrier()
         # Every nudge was computed with the old weights before any weight moves:
@@ -763,9 +816,10 @@ cdef double one_example_epoch(const Net* net, const floating* X, const floating*
     sums over them (step_then_sums), each row read for the next example right after its step.
     The operations and their order are one_example_step's, so are the bits. Needs the first
     layer's outputs to be whole groups of LANES. Returns total plus the examples' e_x."""
-    cdef Py_ssize_t t, j, n_in = net.sizes[0], h = net.sizes[1]
+    cdef Py_ssize_t t, j, n_in = net.sizes[0], h = net.sizes[1], n_y = net.sizes[net.n_layers]
     cdef Py_ssize_t LANES = lanes(wt)
     cdef const floating* x
+    cdef const floating* after
     cdef floating* z
     cdef floating* row = act
     cdef floating error
@@ -782,13 +836,21 @@ cdef double one_example_epoch(const Net* net, const floating* X, const floating*
         # The first layer's step, with the next example's sums (into the first layer's
         # units of act, free again once the deltas are known).
         z = act
+        # The example after the next one: its inputs, fetched while the first group's
+        # sums run, and its targets.
+        after = X + perm[t + 2] * n_in if t + 2 < n else NULL
+        if t + 2 < n:
+            prefetch(Y + perm[t + 2] * n_y)
+            prefetch(Y + perm[t + 2] * n_y + n_y - 1)
         j = 0
         while j < h:
             if t + 1 < n:
                 if floating is double:
-                    step_then_sums_f64(x, n_in, delta + j, step, wt + j, h, X + perm[t + 1] * n_in, z + j)
+                    step_then_sums_f64(x, n_in, delta + j, step, wt + j, h, X + perm[t + 1] * n_in,
+                                       z + j, after if j == 0 else NULL)
                 else:
-                    step_then_sums_f32(x, n_in, delta + j, step, wt + j, h, X + perm[t + 1] * n_in, z + j)
+                    step_then_sums_f32(x, n_in, delta + j, step, wt + j, h, X + perm[t + 1] * n_in,
+                                       z + j, after if j == 0 else NULL)
             else:
                 if floating is double:
                     one_example_rows_f64(x, n_in, delta + j, step, wt + j, h)
@@ -833,7 +895,7 @@ cdef void epoch_member(const Net* net, const floating* X, const floating* Y,
     while start < n:
         m = min(batch_size, n - start)
         batch_member(net, X, Y, perm + start, m, wt, b, gwt, gb, act, delta, err,
-                     eta / <floating>m, decay, mu, vwt, vb, True, total)
+                     eta / <floating>m, decay, mu, vwt, vb, True, total, n - start)
         if team_size() > 1:
             barrier()
         start += m
@@ -913,6 +975,7 @@ cdef void forward_rows(const Net* net, Py_ssize_t block, const floating* X, Py_s
                        floating* out) noexcept nogil:
     """forward_block on rows block·SAMPLES … of X, copying the outputs to ``out``."""
     cdef const floating* x[SAMPLES]
+    cdef const floating* next[SAMPLES]
     cdef floating* rows[SAMPLES]
     cdef Py_ssize_t s, j, i0 = block * SAMPLES
     cdef Py_ssize_t ns = min(<Py_ssize_t>SAMPLES, n - i0)
@@ -921,7 +984,12 @@ cdef void forward_rows(const Net* net, Py_ssize_t block, const floating* X, Py_s
     for s in range(SAMPLES):
         x[s] = X + (i0 + min(s, ns - 1)) * net.sizes[0]
         rows[s] = scratch + min(s, ns - 1) * net.width
-    forward_block(net, x, ns, rows, wt, b)
+    if i0 + 3 * SAMPLES <= n:  # fetch the inputs of the block after next meanwhile
+        for s in range(SAMPLES):
+            next[s] = X + (i0 + 2 * SAMPLES + s) * net.sizes[0]
+        forward_block(net, x, ns, rows, wt, b, False, next)
+    else:
+        forward_block(net, x, ns, rows, wt, b)
     for s in range(ns):
         for j in range(n_out):
             out[(i0 + s) * n_out + j] = rows[s][last + j]
@@ -941,7 +1009,7 @@ def gradients(const floating[:, ::1] X, const floating[:, ::1] Y, const Py_ssize
     with nogil, parallel(num_threads=team):
         batch_member(&net, &X[0, 0], &Y[0, 0], &order[0], m, <floating*>&wt[0], <floating*>&b[0],
                      &gwt[0], &gb[0], &act[0, 0], &delta[0, 0], &err[0], 0, 1, 0, NULL, NULL,
-                     False, total)
+                     False, total, m)
 
 
 def exp(const floating[::1] x, floating[::1] out):
@@ -958,6 +1026,18 @@ def log(const floating[::1] x, floating[::1] out):
     with nogil:
         for i in range(x.shape[0]):
             out[i] = log_(x[i])
+
+
+def activate_layer(const floating[:, ::1] z, const floating[::1] bias, floating[:, ::1] out,
+                   int kind):
+    """out[i] = activation ``kind`` of z[i] + bias for each row, as the forward pass computes
+    a layer's units (vectors of them when there are enough), for tests."""
+    cdef Py_ssize_t i, j
+    with nogil:
+        for i in range(z.shape[0]):
+            for j in range(z.shape[1]):
+                out[i, j] = z[i, j]
+            activate_row(&out[i, 0], &bias[0], z.shape[1], kind)
 
 
 def activation(const floating[::1] z, floating[::1] out, int kind):
