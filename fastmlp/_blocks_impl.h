@@ -19,34 +19,34 @@ static inline void FASTMLP_NAME(vstore)(T* p, V v) { memcpy(p, &v, sizeof v); }
 #endif
 
 /* z_e[q] = Σ_k w[k·stride + q]·a_e[k], k = 0 … n_in−1 in order, for the E
- * examples a_0 … a_{E−1} and the N outputs q that start at w. Given `next`
- * (the E inputs of the next block, or NULL), their cache lines are fetched
- * as the sums go, a line of each per line of a_e read: the next block's
- * inputs arrive from memory while this one computes. */
+ * examples a_0 … a_{E−1} and the nv·L outputs q that start at w (nv ≤ NV).
+ * Given `next` (the E inputs of the next block, or NULL), their cache lines
+ * are fetched as the sums go, a line of each per line of a_e read: the next
+ * block's inputs arrive from memory while this one computes. */
 static inline FASTMLP_ALWAYS_INLINE void FASTMLP_NAME(weighted_sums_of)(
-    int E, const T* const* a, Py_ssize_t n_in, const T* w, Py_ssize_t stride, T* const* z,
-    const T* const* next)
+    int E, int nv, const T* const* a, Py_ssize_t n_in, const T* w, Py_ssize_t stride,
+    T* const* z, const T* const* next)
 {
 #ifdef FASTMLP_VECTORS
     enum { LINE = 64 / sizeof(T) };
     V s[4][NV], wk[NV];
-    for (int v = 0; v < NV; v++) wk[v] = LOAD(w + v * L);
+    for (int v = 0; v < nv; v++) wk[v] = LOAD(w + v * L);
     for (int e = 0; e < E; e++)
-        for (int v = 0; v < NV; v++) s[e][v] = a[e][0] * wk[v];
+        for (int v = 0; v < nv; v++) s[e][v] = a[e][0] * wk[v];
     for (Py_ssize_t k = 1; k < n_in; k++) {
         if (next && k % LINE == 1)
             for (int e = 0; e < E; e++) __builtin_prefetch(next[e] + k - 1, 0, 3);
-        for (int v = 0; v < NV; v++) wk[v] = LOAD(w + k * stride + v * L);
+        for (int v = 0; v < nv; v++) wk[v] = LOAD(w + k * stride + v * L);
         for (int e = 0; e < E; e++) {
             T b = a[e][k];
-            for (int v = 0; v < NV; v++) s[e][v] = s[e][v] + b * wk[v];
+            for (int v = 0; v < nv; v++) s[e][v] = s[e][v] + b * wk[v];
         }
     }
     for (int e = 0; e < E; e++)
-        for (int v = 0; v < NV; v++) STORE(z[e] + v * L, s[e][v]);
+        for (int v = 0; v < nv; v++) STORE(z[e] + v * L, s[e][v]);
 #else
     for (int e = 0; e < E; e++)
-        for (int q = 0; q < N; q++) {
+        for (int q = 0; q < nv * L; q++) {
             T t = a[e][0] * w[q];
             for (Py_ssize_t k = 1; k < n_in; k++) t = t + a[e][k] * w[k * stride + q];
             z[e][q] = t;
@@ -54,22 +54,34 @@ static inline FASTMLP_ALWAYS_INLINE void FASTMLP_NAME(weighted_sums_of)(
 #endif
 }
 
-/* The same for 4, 2 or 1 examples: with fewer examples, fewer sums run
- * side by side, so each example costs more, but no work is repeated. */
+/* The same for 4, 2 or 1 examples and N outputs: with fewer examples, fewer
+ * sums run side by side, so each example costs more, but no work is repeated. */
 static void FASTMLP_NAME(weighted_sums_block)(
     int examples, const T* const* a, Py_ssize_t n_in, const T* w, Py_ssize_t stride, T* const* z,
     const T* const* next)
 {
     if (examples == 4) {
         if (next)
-            FASTMLP_NAME(weighted_sums_of)(4, a, n_in, w, stride, z, next);
+            FASTMLP_NAME(weighted_sums_of)(4, NV, a, n_in, w, stride, z, next);
         else
-            FASTMLP_NAME(weighted_sums_of)(4, a, n_in, w, stride, z, NULL);
+            FASTMLP_NAME(weighted_sums_of)(4, NV, a, n_in, w, stride, z, NULL);
     } else if (examples == 2) {
-        FASTMLP_NAME(weighted_sums_of)(2, a, n_in, w, stride, z, NULL);
+        FASTMLP_NAME(weighted_sums_of)(2, NV, a, n_in, w, stride, z, NULL);
     } else {
-        FASTMLP_NAME(weighted_sums_of)(1, a, n_in, w, stride, z, NULL);
+        FASTMLP_NAME(weighted_sums_of)(1, NV, a, n_in, w, stride, z, NULL);
     }
+}
+
+/* weighted_sums_block for L outputs, a single vector: for layers narrower than N. */
+static void FASTMLP_NAME(weighted_sums_narrow)(
+    int examples, const T* const* a, Py_ssize_t n_in, const T* w, Py_ssize_t stride, T* const* z)
+{
+    if (examples == 4)
+        FASTMLP_NAME(weighted_sums_of)(4, 1, a, n_in, w, stride, z, NULL);
+    else if (examples == 2)
+        FASTMLP_NAME(weighted_sums_of)(2, 1, a, n_in, w, stride, z, NULL);
+    else
+        FASTMLP_NAME(weighted_sums_of)(1, 1, a, n_in, w, stride, z, NULL);
 }
 
 /* The gradient sums of 4 weight rows and N outputs: S_r[q] = in_r[q] + Σ_i a_i[r]·d_i[q]

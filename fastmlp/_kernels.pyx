@@ -143,6 +143,10 @@ cdef extern from "_blocks.h" nogil:
     void step_then_sums_f32(const float* a, Py_ssize_t rows, const float* d, float step,
                             float* w, Py_ssize_t stride, const float* x, float* z,
                             const float* next)
+    void weighted_sums_narrow_f64(int examples, const double* const* a, Py_ssize_t n_in,
+                                  const double* w, Py_ssize_t stride, double* const* z)
+    void weighted_sums_narrow_f32(int examples, const float* const* a, Py_ssize_t n_in,
+                                  const float* w, Py_ssize_t stride, float* const* z)
     # activate() on the units of a layer, a vector of them at a time.
     enum:
         FASTMLP_UNIT_LANES_F64
@@ -392,14 +396,17 @@ cdef void weighted_sums(int examples, const floating** a, Py_ssize_t n_in, Py_ss
                         const floating** next=NULL) noexcept nogil:
     """z[e][j] = Σ_k W[j,k]·a[e][k] for 4, 2 or 1 examples, each sum over k in order.
 
-    Outputs go LANES at a time; the last group is shifted back to end at
-    n_out and recomputes a few outputs, which writes the same values again.
+    Outputs go LANES at a time, or a vector at a time in narrower layers;
+    the last group is shifted back to end at n_out and recomputes a few
+    outputs, which writes the same values again.
     """
     cdef Py_ssize_t LANES = lanes(w)
+    cdef Py_ssize_t vector = FASTMLP_UNIT_LANES_F64 if floating is double else FASTMLP_UNIT_LANES_F32
+    cdef Py_ssize_t group = LANES if n_out >= LANES else vector  # narrower layers: one vector
     cdef floating* z_at[SAMPLES]
     cdef floating t
     cdef Py_ssize_t j0 = 0, j, k, e
-    if n_out < LANES:
+    if group == 0 or n_out < group:
         for e in range(examples):
             for j in range(n_out):
                 t = a[e][0] * w[j]
@@ -408,17 +415,22 @@ cdef void weighted_sums(int examples, const floating** a, Py_ssize_t n_in, Py_ss
                 z[e][j] = t
         return
     while True:
-        if j0 + LANES > n_out:
-            j0 = n_out - LANES
+        if j0 + group > n_out:
+            j0 = n_out - group
         for e in range(examples):
             z_at[e] = z[e] + j0
-        if floating is double:
+        if group < LANES:
+            if floating is double:
+                weighted_sums_narrow_f64(examples, a, n_in, w + j0, n_out, z_at)
+            else:
+                weighted_sums_narrow_f32(examples, a, n_in, w + j0, n_out, z_at)
+        elif floating is double:
             weighted_sums_block_f64(examples, a, n_in, w + j0, n_out, z_at, next if j0 == 0 else NULL)
         else:
             weighted_sums_block_f32(examples, a, n_in, w + j0, n_out, z_at, next if j0 == 0 else NULL)
-        if j0 + LANES >= n_out:
+        if j0 + group >= n_out:
             return
-        j0 += LANES
+        j0 += group
 
 
 cdef void forward_block(const Net* net, const floating** x, Py_ssize_t ns, floating** rows,
