@@ -15,6 +15,7 @@
 #ifndef FASTMLP_BLOCKS_H
 #define FASTMLP_BLOCKS_H
 
+#include <stdint.h>
 #include <string.h>
 
 #if defined(__GNUC__) || defined(__clang__)
@@ -45,6 +46,13 @@
 #define FASTMLP_NV_F64 2
 #define FASTMLP_NV_F32 2
 #endif
+/* 1/n! for exp's Taylor polynomial, n = 0 … 13: fastmlp.reference's literals. */
+static const double fastmlp_inv_factorial[14] = {
+    1.0, 1.0, 0.5, 0.16666666666666666, 0.041666666666666664, 0.008333333333333333,
+    0.001388888888888889, 0.0001984126984126984, 2.48015873015873e-05, 2.7557319223985893e-06,
+    2.755731922398589e-07, 2.505210838544172e-08, 2.08767569878681e-09, 1.6059043836821613e-10,
+};
+
 /* The activations, in the kernels' codes (SIGMOID, RELU and TANH there). */
 enum { FASTMLP_SIGMOID = 0, FASTMLP_RELU = 1, FASTMLP_TANH = 2 };
 

@@ -18,6 +18,59 @@ static inline void FASTMLP_NAME(vstore)(T* p, V v) { memcpy(p, &v, sizeof v); }
 #define STORE FASTMLP_NAME(vstore)
 #endif
 
+/* exp's constants (fastmlp.reference's _EXP): its clamp, the shifter that
+ * rounds x·log2 e to an integer k, ln 2 split in two, the polynomial's
+ * degree, and the exponent's bias and place in the bits (integer types I, U). */
+#if FASTMLP_F64
+#define EXP_LO -746.0
+#define EXP_HI 710.0
+#define EXP_SHIFTER 6755399441055744.0  /* 1.5·2^52 */
+#define EXP_LN2_HI 0.693147180559663
+#define EXP_LN2_LO 2.8235290563031577e-13
+#define EXP_DEGREE 13
+#define EXP_BIAS 1023
+#define EXP_MANTISSA_BITS 52
+#define I int64_t
+#define U uint64_t
+#else
+#define EXP_LO -104.0
+#define EXP_HI 89.0
+#define EXP_SHIFTER 12582912.0  /* 1.5·2^23 */
+#define EXP_LN2_HI 0.693145751953125
+#define EXP_LN2_LO 1.428606765330187e-06
+#define EXP_DEGREE 7
+#define EXP_BIAS 127
+#define EXP_MANTISSA_BITS 23
+#define I int32_t
+#define U uint32_t
+#endif
+#define EXP_LOG2_E 1.4426950408889634
+
+/* fastmlp.reference.exp, step by step (see its docstring); each constant is
+ * the reference's float64 literal rounded once to T. */
+static inline T FASTMLP_NAME(exp)(T x)
+{
+    if (x < (T)EXP_LO) x = (T)EXP_LO;
+    if (x > (T)EXP_HI) x = (T)EXP_HI;
+    T t = x * (T)EXP_LOG2_E + (T)EXP_SHIFTER;
+    T kf = t - (T)EXP_SHIFTER;
+    T r = (x - kf * (T)EXP_LN2_HI) - kf * (T)EXP_LN2_LO;
+    T p = (T)fastmlp_inv_factorial[EXP_DEGREE];
+    for (int n = EXP_DEGREE - 1; n >= 0; n--) p = p * r + (T)fastmlp_inv_factorial[n];
+    /* k sits in the low bits of t, since t = shifter + k exactly. */
+    T shifter = (T)EXP_SHIFTER, two_k1, two_k2;
+    U t_bits, shifter_bits, bits;
+    memcpy(&t_bits, &t, sizeof t);
+    memcpy(&shifter_bits, &shifter, sizeof shifter);
+    I k = (I)(t_bits - shifter_bits);
+    I k1 = k >> 1;
+    bits = (U)(k1 + EXP_BIAS) << EXP_MANTISSA_BITS;
+    memcpy(&two_k1, &bits, sizeof bits);
+    bits = (U)(k - k1 + EXP_BIAS) << EXP_MANTISSA_BITS;
+    memcpy(&two_k2, &bits, sizeof bits);
+    return (p * two_k1) * two_k2;
+}
+
 /* z_e[q] = Σ_k w[k·stride + q]·a_e[k], k = 0 … n_in−1 in order, for the E
  * examples a_0 … a_{E−1} and the nv·L outputs q that start at w (nv ≤ NV).
  * Given `next` (the E inputs of the next block, or NULL), their cache lines
@@ -230,53 +283,21 @@ static inline V FASTMLP_NAME(splat)(T c)
 static inline V FASTMLP_NAME(select)(VI m, V a, V b) { return (V)(((VI)a & m) | ((VI)b & ~m)); }
 #define SELECT FASTMLP_NAME(select)
 
-/* exp_ of _kernels.pyx (fastmlp.reference.exp) lane by lane: the same
- * operations on the same constants in the same order, so the same bits. */
+/* exp() above lane by lane: the same operations on the same constants in
+ * the same order, so the same bits. */
 static inline V FASTMLP_NAME(vexp)(V x)
 {
-#if FASTMLP_F64
-    x = SELECT(x < SPLAT(-746.0), SPLAT(-746.0), x);
-    x = SELECT(x > SPLAT(710.0), SPLAT(710.0), x);
-    V t = x * 1.4426950408889634 + 6755399441055744.0;
-    V kf = t - 6755399441055744.0;
-    V r = (x - kf * 0.693147180559663) - kf * 2.8235290563031577e-13;
-    V p = SPLAT(1.6059043836821613e-10);
-    p = p * r + 2.08767569878681e-09;
-    p = p * r + 2.505210838544172e-08;
-    p = p * r + 2.755731922398589e-07;
-    p = p * r + 2.7557319223985893e-06;
-    p = p * r + 2.48015873015873e-05;
-    p = p * r + 0.0001984126984126984;
-    p = p * r + 0.001388888888888889;
-    p = p * r + 0.008333333333333333;
-    p = p * r + 0.041666666666666664;
-    p = p * r + 0.16666666666666666;
-    p = p * r + 0.5;
-    p = p * r + 1.0;
-    p = p * r + 1.0;
-    VI k = (VI)t - 0x4338000000000000LL;  /* the bits of 1.5·2^52 */
+    x = SELECT(x < SPLAT((T)EXP_LO), SPLAT((T)EXP_LO), x);
+    x = SELECT(x > SPLAT((T)EXP_HI), SPLAT((T)EXP_HI), x);
+    V t = x * (T)EXP_LOG2_E + (T)EXP_SHIFTER;
+    V kf = t - (T)EXP_SHIFTER;
+    V r = (x - kf * (T)EXP_LN2_HI) - kf * (T)EXP_LN2_LO;
+    V p = SPLAT((T)fastmlp_inv_factorial[EXP_DEGREE]);
+    for (int n = EXP_DEGREE - 1; n >= 0; n--) p = p * r + (T)fastmlp_inv_factorial[n];
+    VI k = (VI)t - (VI)SPLAT((T)EXP_SHIFTER);
     VI k1 = k >> 1;
-    V two_k1 = (V)((k1 + 1023) << 52);
-    V two_k2 = (V)((k - k1 + 1023) << 52);
-#else
-    x = SELECT(x < SPLAT((T)-104.0), SPLAT((T)-104.0), x);
-    x = SELECT(x > SPLAT((T)89.0), SPLAT((T)89.0), x);
-    V t = x * (T)1.4426950408889634 + (T)12582912.0;
-    V kf = t - (T)12582912.0;
-    V r = (x - kf * (T)0.693145751953125) - kf * (T)1.428606765330187e-06;
-    V p = SPLAT((T)0.0001984126984126984);
-    p = p * r + (T)0.001388888888888889;
-    p = p * r + (T)0.008333333333333333;
-    p = p * r + (T)0.041666666666666664;
-    p = p * r + (T)0.16666666666666666;
-    p = p * r + (T)0.5;
-    p = p * r + (T)1.0;
-    p = p * r + (T)1.0;
-    VI k = (VI)t - 0x4B400000;  /* the bits of 1.5·2^23 */
-    VI k1 = k >> 1;
-    V two_k1 = (V)((k1 + 127) << 23);
-    V two_k2 = (V)((k - k1 + 127) << 23);
-#endif
+    V two_k1 = (V)((k1 + EXP_BIAS) << EXP_MANTISSA_BITS);
+    V two_k2 = (V)((k - k1 + EXP_BIAS) << EXP_MANTISSA_BITS);
     return (p * two_k1) * two_k2;
 }
 
@@ -322,8 +343,21 @@ static void FASTMLP_NAME(activate_units)(T* z, const T* bias, Py_ssize_t n, int 
 #undef SPLAT
 #undef SELECT
 #else
+/* Never called without vectors (FASTMLP_UNIT_LANES_* is 0): the kernels refer to it. */
 static void FASTMLP_NAME(activate_units)(T* z, const T* bias, Py_ssize_t n, int kind) {}
 #endif
+
+#undef EXP_LO
+#undef EXP_HI
+#undef EXP_SHIFTER
+#undef EXP_LN2_HI
+#undef EXP_LN2_LO
+#undef EXP_DEGREE
+#undef EXP_BIAS
+#undef EXP_MANTISSA_BITS
+#undef EXP_LOG2_E
+#undef I
+#undef U
 
 #ifdef FASTMLP_VECTORS
 #undef V

@@ -27,7 +27,7 @@ units long: layer l+1's units start at ``a_off[l]``.
 
 from cython cimport floating
 from cython.parallel cimport parallel, prange, threadid
-from libc.stdint cimport int32_t, int64_t, uint32_t, uint64_t
+from libc.stdint cimport int64_t, uint32_t, uint64_t
 from libc.math cimport INFINITY, fabs
 from libc.string cimport memcpy
 
@@ -147,6 +147,9 @@ cdef extern from "_blocks.h" nogil:
                                   const double* w, Py_ssize_t stride, double* const* z)
     void weighted_sums_narrow_f32(int examples, const float* const* a, Py_ssize_t n_in,
                                   const float* w, Py_ssize_t stride, float* const* z)
+    # fastmlp.reference.exp, shared with the vector activations below.
+    double exp_f64(double x)
+    float exp_f32(float x)
     # activate() on the units of a layer, a vector of them at a time.
     enum:
         FASTMLP_UNIT_LANES_F64
@@ -170,65 +173,11 @@ cdef struct Net:
 # (a) One element
 
 cdef inline floating exp_(floating x) noexcept nogil:
-    """e^x exactly as fastmlp.reference.exp computes it (see its steps)."""
-    cdef floating t, kf, r, p, two_k1, two_k2
-    cdef int64_t k, k1
-    cdef uint64_t bits64
-    cdef int32_t k32, k132
-    cdef uint32_t bits32
+    """e^x exactly as fastmlp.reference.exp computes it (_blocks_impl.h has its steps)."""
     if floating is double:
-        if x < -746.0:
-            x = -746.0
-        if x > 710.0:
-            x = 710.0
-        t = x * 1.4426950408889634 + 6755399441055744.0
-        kf = t - 6755399441055744.0
-        r = (x - kf * 0.693147180559663) - kf * 2.8235290563031577e-13
-        p = 1.6059043836821613e-10
-        p = p * r + 2.08767569878681e-09
-        p = p * r + 2.505210838544172e-08
-        p = p * r + 2.755731922398589e-07
-        p = p * r + 2.7557319223985893e-06
-        p = p * r + 2.48015873015873e-05
-        p = p * r + 0.0001984126984126984
-        p = p * r + 0.001388888888888889
-        p = p * r + 0.008333333333333333
-        p = p * r + 0.041666666666666664
-        p = p * r + 0.16666666666666666
-        p = p * r + 0.5
-        p = p * r + 1.0
-        p = p * r + 1.0
-        memcpy(&bits64, &t, 8)
-        k = <int64_t>(bits64 - <uint64_t>0x4338000000000000)  # bits of 1.5·2^52
-        k1 = k >> 1
-        bits64 = <uint64_t>(k1 + 1023) << 52
-        memcpy(&two_k1, &bits64, 8)
-        bits64 = <uint64_t>(k - k1 + 1023) << 52
-        memcpy(&two_k2, &bits64, 8)
+        return exp_f64(x)
     else:
-        if x < <float>-104.0:
-            x = <float>-104.0
-        if x > <float>89.0:
-            x = <float>89.0
-        t = x * <float>1.4426950408889634 + <float>12582912.0
-        kf = t - <float>12582912.0
-        r = (x - kf * <float>0.693145751953125) - kf * <float>1.428606765330187e-06
-        p = <float>0.0001984126984126984
-        p = p * r + <float>0.001388888888888889
-        p = p * r + <float>0.008333333333333333
-        p = p * r + <float>0.041666666666666664
-        p = p * r + <float>0.16666666666666666
-        p = p * r + <float>0.5
-        p = p * r + <float>1.0
-        p = p * r + <float>1.0
-        memcpy(&bits32, &t, 4)
-        k32 = <int32_t>(bits32 - <uint32_t>0x4B400000)  # bits of 1.5·2^23
-        k132 = k32 >> 1
-        bits32 = <uint32_t>(k132 + 127) << 23
-        memcpy(&two_k1, &bits32, 4)
-        bits32 = <uint32_t>(k32 - k132 + 127) << 23
-        memcpy(&two_k2, &bits32, 4)
-    return (p * two_k1) * two_k2
+        return exp_f32(x)
 
 
 cdef inline floating log_(floating x) noexcept nogil:
@@ -331,7 +280,7 @@ cdef void activate_row(floating* z, const floating* bias, Py_ssize_t n, int kind
     """z ← activation(z + bias) for one example's layer: in vectors (_blocks_impl.h) when
     there are enough units, otherwise one loop per kind, so each stays simple."""
     cdef Py_ssize_t j
-    cdef Py_ssize_t vector = FASTMLP_UNIT_LANES_F64 if floating is double else FASTMLP_UNIT_LANES_F32
+    cdef Py_ssize_t vector = vector_lanes(z)
     if kind == SOFTMAX:
         softmax_(z, bias, n)
     elif vector and n >= vector:
@@ -391,6 +340,17 @@ cdef inline Py_ssize_t lanes(const floating* any) noexcept nogil:
     return FASTMLP_OUTPUTS_F64 if floating is double else FASTMLP_OUTPUTS_F32
 
 
+cdef inline Py_ssize_t vector_lanes(const floating* any) noexcept nogil:
+    """Units per vector: a block holds one or two (0 in a build without vectors)."""
+    return FASTMLP_UNIT_LANES_F64 if floating is double else FASTMLP_UNIT_LANES_F32
+
+
+cdef inline void prefetch_row(const floating* row, Py_ssize_t n) noexcept nogil:
+    """Fetch the (at most two) cache lines of a short row, such as an example's targets."""
+    prefetch(row)
+    prefetch(row + n - 1)
+
+
 cdef void weighted_sums(int examples, const floating** a, Py_ssize_t n_in, Py_ssize_t n_out,
                         const floating* w, floating** z,
                         const floating** next=NULL) noexcept nogil:
@@ -401,8 +361,7 @@ cdef void weighted_sums(int examples, const floating** a, Py_ssize_t n_in, Py_ss
     outputs, which writes the same values again.
     """
     cdef Py_ssize_t LANES = lanes(w)
-    cdef Py_ssize_t vector = FASTMLP_UNIT_LANES_F64 if floating is double else FASTMLP_UNIT_LANES_F32
-    cdef Py_ssize_t group = LANES if n_out >= LANES else vector  # narrower layers: one vector
+    cdef Py_ssize_t group = LANES if n_out >= LANES else vector_lanes(w)  # narrower: one vector
     cdef floating* z_at[SAMPLES]
     cdef floating t
     cdef Py_ssize_t j0 = 0, j, k, e
@@ -517,8 +476,8 @@ cdef void backprop_block(const Net* net, Py_ssize_t block, Py_ssize_t m,
                          floating* delta, floating* err, Py_ssize_t ahead) noexcept nogil:
     """Forward and backward pass of examples idx[i], i in block·SAMPLES … (at most m).
 
-    idx holds ``ahead`` ≥ m entries: the inputs of the next block of examples, the
-    next mini-batch's perhaps, are fetched into cache meanwhile when there are 4."""
+    idx holds ``ahead`` ≥ m entries: the inputs and targets of the block after next,
+    from the next mini-batch perhaps, are fetched into cache meanwhile when it is whole."""
     cdef const floating* x[SAMPLES]
     cdef const floating* next[SAMPLES]
     cdef floating* rows[SAMPLES]
@@ -531,8 +490,7 @@ cdef void backprop_block(const Net* net, Py_ssize_t block, Py_ssize_t m,
     if i0 + 3 * SAMPLES <= ahead:
         for s in range(SAMPLES):
             next[s] = X + idx[i0 + 2 * SAMPLES + s] * net.sizes[0]
-            prefetch(Y + idx[i0 + 2 * SAMPLES + s] * n_y)
-            prefetch(Y + idx[i0 + 2 * SAMPLES + s] * n_y + n_y - 1)
+            prefetch_row(Y + idx[i0 + 2 * SAMPLES + s] * n_y, n_y)
         forward_block(net, x, ns, rows, wt, b, False, next)
     else:
         forward_block(net, x, ns, rows, wt, b)
@@ -771,7 +729,7 @@ cdef void batch_member(const Net* net, const floating* X, const floating* Y,
     """One member's share of a mini-batch, idx[0..m), for every member of a team of threads.
 
     idx has ``ahead`` ≥ m entries; those after m are the next examples, whose inputs
-    the last blocks fetch into cache (see backprop_block).
+    and targets the last blocks fetch into cache (see backprop_block).
 
     Computes activations, deltas and errors into rows 0..m of the buffers and
     the nudge sums into gwt and gb; then, with ``update``, takes the step of
@@ -852,8 +810,7 @@ cdef double one_example_epoch(const Net* net, const floating* X, const floating*
         # sums run, and its targets.
         after = X + perm[t + 2] * n_in if t + 2 < n else NULL
         if t + 2 < n:
-            prefetch(Y + perm[t + 2] * n_y)
-            prefetch(Y + perm[t + 2] * n_y + n_y - 1)
+            prefetch_row(Y + perm[t + 2] * n_y, n_y)
         j = 0
         while j < h:
             if t + 1 < n:
