@@ -82,7 +82,7 @@ static inline FASTMLP_ALWAYS_INLINE void FASTMLP_NAME(weighted_sums_of)(
 {
 #ifdef FASTMLP_VECTORS
     enum { LINE = 64 / sizeof(T) };
-    V s[4][NV], wk[NV];
+    V s[FASTMLP_SAMPLES][NV], wk[NV];
     for (int v = 0; v < nv; v++) wk[v] = LOAD(w + v * L);
     for (int e = 0; e < E; e++)
         for (int v = 0; v < nv; v++) s[e][v] = a[e][0] * wk[v];
@@ -113,7 +113,12 @@ static void FASTMLP_NAME(weighted_sums_block)(
     int examples, const T* const* a, Py_ssize_t n_in, const T* w, Py_ssize_t stride, T* const* z,
     const T* const* next)
 {
-    if (examples == 4) {
+    if (examples == FASTMLP_SAMPLES && FASTMLP_SAMPLES > 4) {
+        if (next)
+            FASTMLP_NAME(weighted_sums_of)(FASTMLP_SAMPLES, NV, a, n_in, w, stride, z, next);
+        else
+            FASTMLP_NAME(weighted_sums_of)(FASTMLP_SAMPLES, NV, a, n_in, w, stride, z, NULL);
+    } else if (examples == 4) {
         if (next)
             FASTMLP_NAME(weighted_sums_of)(4, NV, a, n_in, w, stride, z, next);
         else
@@ -129,7 +134,9 @@ static void FASTMLP_NAME(weighted_sums_block)(
 static void FASTMLP_NAME(weighted_sums_narrow)(
     int examples, const T* const* a, Py_ssize_t n_in, const T* w, Py_ssize_t stride, T* const* z)
 {
-    if (examples == 4)
+    if (examples == FASTMLP_SAMPLES && FASTMLP_SAMPLES > 4)
+        FASTMLP_NAME(weighted_sums_of)(FASTMLP_SAMPLES, 1, a, n_in, w, stride, z, NULL);
+    else if (examples == 4)
         FASTMLP_NAME(weighted_sums_of)(4, 1, a, n_in, w, stride, z, NULL);
     else if (examples == 2)
         FASTMLP_NAME(weighted_sums_of)(2, 1, a, n_in, w, stride, z, NULL);

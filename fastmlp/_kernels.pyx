@@ -117,6 +117,7 @@ cdef extern from "_blocks.h" nogil:
     enum:
         FASTMLP_OUTPUTS_F64
         FASTMLP_OUTPUTS_F32
+        FASTMLP_SAMPLES
     void weighted_sums_block_f64(int examples, const double* const* a, Py_ssize_t n_in,
                                  const double* w, Py_ssize_t stride, double* const* z,
                                  const double* const* next)
@@ -329,7 +330,7 @@ cdef void softmax_(floating* z, const floating* bias, Py_ssize_t n) noexcept nog
 # independent sums run side by side; each sum still runs in contract order.
 
 cdef enum:
-    SAMPLES = 4  # fixed by the blocks of _blocks_impl.h
+    SAMPLES = FASTMLP_SAMPLES  # fixed by the blocks of _blocks_impl.h
     ROWS = 4  # likewise
     CHUNK = 64  # examples per sweep over the gradient rows, so their inputs stay in cache
     MIN_PARALLEL = 32  # smaller mini-batches run on one thread: waking others costs more
@@ -407,7 +408,7 @@ cdef void forward_block(const Net* net, const floating** x, Py_ssize_t ns, float
     cdef const floating* a_in[SAMPLES]
     cdef floating* z[SAMPLES]
     cdef Py_ssize_t l, j, e, n_out
-    cdef int examples = SAMPLES if ns > 2 else <int>ns
+    cdef int examples = SAMPLES if ns > 4 else 4 if ns > 2 else <int>ns
     cdef int kind
     cdef const floating* bias
     for e in range(examples):
