@@ -38,16 +38,19 @@
 #define FASTMLP_NV_F64 2
 #define FASTMLP_NV_F32 1
 #define FASTMLP_SAMPLES 8
+#define FASTMLP_ROWS 8
 #elif defined(__AVX__)
 #define FASTMLP_VBYTES 32
 #define FASTMLP_NV_F64 2
 #define FASTMLP_NV_F32 2
 #define FASTMLP_SAMPLES 4
+#define FASTMLP_ROWS 4
 #else
 #define FASTMLP_VBYTES 16
 #define FASTMLP_NV_F64 2
 #define FASTMLP_NV_F32 2
 #define FASTMLP_SAMPLES 4
+#define FASTMLP_ROWS 4
 #endif
 /* 1/n! for exp's Taylor polynomial, n = 0 … 13: fastmlp.reference's literals. */
 static const double fastmlp_inv_factorial[14] = {

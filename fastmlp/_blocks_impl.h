@@ -160,27 +160,27 @@ static void FASTMLP_NAME(nudge_block)(
     T* out, Py_ssize_t out_stride, int step_out, T step, T decay, T mu, T* vel)
 {
 #ifdef FASTMLP_VECTORS
-    V s[4][NV], di[NV];
+    V s[FASTMLP_ROWS][NV], di[NV];
     Py_ssize_t i = i0;
     if (first) {
         const T* ai = a + (idx ? idx[i] : i) * a_stride;
         for (int v = 0; v < NV; v++) di[v] = LOAD(d + i * d_stride + v * L);
-        for (int r = 0; r < 4; r++)
+        for (int r = 0; r < FASTMLP_ROWS; r++)
             for (int v = 0; v < NV; v++) s[r][v] = ai[r] * di[v];
         i++;
     } else {
-        for (int r = 0; r < 4; r++)
+        for (int r = 0; r < FASTMLP_ROWS; r++)
             for (int v = 0; v < NV; v++) s[r][v] = LOAD(in + r * in_stride + v * L);
     }
     for (; i < i1; i++) {
         const T* ai = a + (idx ? idx[i] : i) * a_stride;
         for (int v = 0; v < NV; v++) di[v] = LOAD(d + i * d_stride + v * L);
-        for (int r = 0; r < 4; r++) {
+        for (int r = 0; r < FASTMLP_ROWS; r++) {
             T b = ai[r];
             for (int v = 0; v < NV; v++) s[r][v] = s[r][v] + b * di[v];
         }
     }
-    for (int r = 0; r < 4; r++)
+    for (int r = 0; r < FASTMLP_ROWS; r++)
         for (int v = 0; v < NV; v++) {
             T* o = out + r * out_stride + v * L;
             if (!step_out) {
@@ -197,7 +197,7 @@ static void FASTMLP_NAME(nudge_block)(
             }
         }
 #else
-    for (int r = 0; r < 4; r++)
+    for (int r = 0; r < FASTMLP_ROWS; r++)
         for (int q = 0; q < N; q++) {
             T s = first ? 0 : in[r * in_stride + q];
             for (Py_ssize_t i = i0; i < i1; i++) {

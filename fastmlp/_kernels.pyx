@@ -118,6 +118,7 @@ cdef extern from "_blocks.h" nogil:
         FASTMLP_OUTPUTS_F64
         FASTMLP_OUTPUTS_F32
         FASTMLP_SAMPLES
+        FASTMLP_ROWS
     void weighted_sums_block_f64(int examples, const double* const* a, Py_ssize_t n_in,
                                  const double* w, Py_ssize_t stride, double* const* z,
                                  const double* const* next)
@@ -331,7 +332,7 @@ cdef void softmax_(floating* z, const floating* bias, Py_ssize_t n) noexcept nog
 
 cdef enum:
     SAMPLES = FASTMLP_SAMPLES  # fixed by the blocks of _blocks_impl.h
-    ROWS = 4  # likewise
+    ROWS = FASTMLP_ROWS  # likewise
     CHUNK = 64  # examples per sweep over the gradient rows, so their inputs stay in cache
     MIN_PARALLEL = 32  # smaller mini-batches run on one thread: waking others costs more
 
