@@ -290,68 +290,108 @@ static inline V FASTMLP_NAME(splat)(T c)
 static inline V FASTMLP_NAME(select)(VI m, V a, V b) { return (V)(((VI)a & m) | ((VI)b & ~m)); }
 #define SELECT FASTMLP_NAME(select)
 
-/* exp() above lane by lane: the same operations on the same constants in
- * the same order, so the same bits. */
-static inline V FASTMLP_NAME(vexp)(V x)
+/* exp() above lane by lane, on E vectors side by side: each step for all E
+ * before the next, so that E independent chains fill the pipelines instead of
+ * one waiting on its own latency. The same operations on the same constants
+ * in the same order as exp(), so the same bits. */
+static inline FASTMLP_ALWAYS_INLINE void FASTMLP_NAME(vexp_side)(int E, V* x)
 {
-    x = SELECT(x < SPLAT((T)EXP_LO), SPLAT((T)EXP_LO), x);
-    x = SELECT(x > SPLAT((T)EXP_HI), SPLAT((T)EXP_HI), x);
-    V t = x * (T)EXP_LOG2_E + (T)EXP_SHIFTER;
-    V kf = t - (T)EXP_SHIFTER;
-    V r = (x - kf * (T)EXP_LN2_HI) - kf * (T)EXP_LN2_LO;
-    V p = SPLAT((T)fastmlp_inv_factorial[EXP_DEGREE]);
-    for (int n = EXP_DEGREE - 1; n >= 0; n--) p = p * r + (T)fastmlp_inv_factorial[n];
-    VI k = (VI)t - (VI)SPLAT((T)EXP_SHIFTER);
-    VI k1 = k >> 1;
-    V two_k1 = (V)((k1 + EXP_BIAS) << EXP_MANTISSA_BITS);
-    V two_k2 = (V)((k - k1 + EXP_BIAS) << EXP_MANTISSA_BITS);
-    return (p * two_k1) * two_k2;
-}
-
-/* activate() of _kernels.pyx lane by lane, for the kinds FASTMLP_SIGMOID,
- * FASTMLP_RELU and FASTMLP_TANH. */
-static inline FASTMLP_ALWAYS_INLINE V FASTMLP_NAME(vactivate)(V z, int kind)
-{
-    if (kind == FASTMLP_SIGMOID)
-        return (T)1 / ((T)1 + FASTMLP_NAME(vexp)(-z));
-    if (kind == FASTMLP_TANH) {
-        V t = (V)((VI)z & ~(VI)SPLAT((T)-0.0));  /* |z|: the sign bit cleared */
-        t = FASTMLP_NAME(vexp)((T)-2 * t);
-        V v = ((T)1 - t) / ((T)1 + t);
-        return SELECT(z >= (T)0, v, -v);
+    V t[FASTMLP_SAMPLES], r[FASTMLP_SAMPLES], p[FASTMLP_SAMPLES];
+    for (int e = 0; e < E; e++) {
+        x[e] = SELECT(x[e] < SPLAT((T)EXP_LO), SPLAT((T)EXP_LO), x[e]);
+        x[e] = SELECT(x[e] > SPLAT((T)EXP_HI), SPLAT((T)EXP_HI), x[e]);
+        t[e] = x[e] * (T)EXP_LOG2_E + (T)EXP_SHIFTER;
+        V kf = t[e] - (T)EXP_SHIFTER;
+        r[e] = (x[e] - kf * (T)EXP_LN2_HI) - kf * (T)EXP_LN2_LO;
+        p[e] = SPLAT((T)fastmlp_inv_factorial[EXP_DEGREE]);
     }
-    return SELECT(z <= (T)0, SPLAT((T)0), z);  /* ReLU: NaN passes, −0 becomes +0 */
+#pragma GCC unroll 16
+    for (int n = EXP_DEGREE - 1; n >= 0; n--)
+        for (int e = 0; e < E; e++) p[e] = p[e] * r[e] + (T)fastmlp_inv_factorial[n];
+    for (int e = 0; e < E; e++) {
+        VI k = (VI)t[e] - (VI)SPLAT((T)EXP_SHIFTER);
+        VI k1 = k >> 1;
+        V two_k1 = (V)((k1 + EXP_BIAS) << EXP_MANTISSA_BITS);
+        V two_k2 = (V)((k - k1 + EXP_BIAS) << EXP_MANTISSA_BITS);
+        x[e] = (p[e] * two_k1) * two_k2;
+    }
 }
 
-/* z ← activation(z + bias) over one example's n ≥ L units, L at a time.
- * When L does not divide n, the last vector ends at n and overlaps the one
- * before; its inputs are read before anything is stored, so the overlap
- * is computed twice from the same inputs and stored twice, the same. */
-static inline FASTMLP_ALWAYS_INLINE void FASTMLP_NAME(activate_of)(
-    T* z, const T* bias, Py_ssize_t n, int kind)
+/* activate() of _kernels.pyx lane by lane on E vectors side by side, for the
+ * kinds FASTMLP_SIGMOID, FASTMLP_RELU and FASTMLP_TANH. */
+static inline FASTMLP_ALWAYS_INLINE void FASTMLP_NAME(vactivate_side)(int E, V* z, int kind)
+{
+    V u[FASTMLP_SAMPLES];
+    if (kind == FASTMLP_SIGMOID) {
+        for (int e = 0; e < E; e++) u[e] = -z[e];
+        FASTMLP_NAME(vexp_side)(E, u);
+        for (int e = 0; e < E; e++) z[e] = (T)1 / ((T)1 + u[e]);
+    } else if (kind == FASTMLP_TANH) {
+        for (int e = 0; e < E; e++)  /* −2|z|: |z| has the sign bit cleared */
+            u[e] = (T)-2 * (V)((VI)z[e] & ~(VI)SPLAT((T)-0.0));
+        FASTMLP_NAME(vexp_side)(E, u);
+        for (int e = 0; e < E; e++) {
+            V v = ((T)1 - u[e]) / ((T)1 + u[e]);
+            z[e] = SELECT(z[e] >= (T)0, v, -v);
+        }
+    } else {  /* ReLU: NaN passes, −0 becomes +0 */
+        for (int e = 0; e < E; e++) z[e] = SELECT(z[e] <= (T)0, SPLAT((T)0), z[e]);
+    }
+}
+
+/* z_e ← activation(z_e + bias) over the n ≥ L units of E examples' rows, L
+ * units of all E rows at a time. When L does not divide n, the last vector
+ * ends at n and overlaps the one before: it is computed first, from the
+ * inputs, and stored last, so the overlap is computed twice from the same
+ * inputs and stored twice, the same. */
+static inline FASTMLP_ALWAYS_INLINE void FASTMLP_NAME(activate_side)(
+    int E, T* const* z, const T* bias, Py_ssize_t n, int kind)
 {
     Py_ssize_t last = n - L;
-    V z_last = LOAD(z + last) + LOAD(bias + last);
-    for (Py_ssize_t j = 0; j < last; j += L)
-        STORE(z + j, FASTMLP_NAME(vactivate)(LOAD(z + j) + LOAD(bias + j), kind));
-    STORE(z + last, FASTMLP_NAME(vactivate)(z_last, kind));
+    V v[FASTMLP_SAMPLES], tail[FASTMLP_SAMPLES];
+    for (int e = 0; e < E; e++) tail[e] = LOAD(z[e] + last) + LOAD(bias + last);
+    FASTMLP_NAME(vactivate_side)(E, tail, kind);
+    for (Py_ssize_t j = 0; j < last; j += L) {
+        for (int e = 0; e < E; e++) v[e] = LOAD(z[e] + j) + LOAD(bias + j);
+        FASTMLP_NAME(vactivate_side)(E, v, kind);
+        for (int e = 0; e < E; e++) STORE(z[e] + j, v[e]);
+    }
+    for (int e = 0; e < E; e++) STORE(z[e] + last, tail[e]);
 }
 
-static void FASTMLP_NAME(activate_units)(T* z, const T* bias, Py_ssize_t n, int kind)
+static inline FASTMLP_ALWAYS_INLINE void FASTMLP_NAME(activate_kind)(
+    int rows, T* const* z, const T* bias, Py_ssize_t n, int kind)
+{
+    for (; rows >= FASTMLP_SAMPLES; rows -= FASTMLP_SAMPLES, z += FASTMLP_SAMPLES)
+        FASTMLP_NAME(activate_side)(FASTMLP_SAMPLES, z, bias, n, kind);
+    if (FASTMLP_SAMPLES > 4 && rows >= 4) {
+        FASTMLP_NAME(activate_side)(4, z, bias, n, kind);
+        rows -= 4, z += 4;
+    }
+    if (rows >= 2) {
+        FASTMLP_NAME(activate_side)(2, z, bias, n, kind);
+        rows -= 2, z += 2;
+    }
+    if (rows)
+        FASTMLP_NAME(activate_side)(1, z, bias, n, kind);
+}
+
+/* z_i ← activation(z_i + bias) for the rows z_0 … z_{rows−1} of n ≥ L units each. */
+static void FASTMLP_NAME(activate_units)(int rows, T* const* z, const T* bias, Py_ssize_t n, int kind)
 {
     if (kind == FASTMLP_SIGMOID)
-        FASTMLP_NAME(activate_of)(z, bias, n, FASTMLP_SIGMOID);
+        FASTMLP_NAME(activate_kind)(rows, z, bias, n, FASTMLP_SIGMOID);
     else if (kind == FASTMLP_TANH)
-        FASTMLP_NAME(activate_of)(z, bias, n, FASTMLP_TANH);
+        FASTMLP_NAME(activate_kind)(rows, z, bias, n, FASTMLP_TANH);
     else
-        FASTMLP_NAME(activate_of)(z, bias, n, FASTMLP_RELU);
+        FASTMLP_NAME(activate_kind)(rows, z, bias, n, FASTMLP_RELU);
 }
 #undef VI
 #undef SPLAT
 #undef SELECT
 #else
 /* Never called without vectors (FASTMLP_UNIT_LANES_* is 0): the kernels refer to it. */
-static void FASTMLP_NAME(activate_units)(T* z, const T* bias, Py_ssize_t n, int kind) {}
+static void FASTMLP_NAME(activate_units)(int rows, T* const* z, const T* bias, Py_ssize_t n, int kind) {}
 #endif
 
 #undef EXP_LO

@@ -156,8 +156,10 @@ cdef extern from "_blocks.h" nogil:
     enum:
         FASTMLP_UNIT_LANES_F64
         FASTMLP_UNIT_LANES_F32
-    void activate_units_f64(double* z, const double* bias, Py_ssize_t n, int kind)
-    void activate_units_f32(float* z, const float* bias, Py_ssize_t n, int kind)
+    void activate_units_f64(int rows, double* const* z, const double* bias, Py_ssize_t n,
+                            int kind)
+    void activate_units_f32(int rows, float* const* z, const float* bias, Py_ssize_t n,
+                            int kind)
 
 
 cdef struct Net:
@@ -278,27 +280,33 @@ cdef inline floating derivative(floating a, int kind) noexcept nogil:
     return 0
 
 
-cdef void activate_row(floating* z, const floating* bias, Py_ssize_t n, int kind) noexcept nogil:
-    """z ← activation(z + bias) for one example's layer: in vectors (_blocks_impl.h) when
-    there are enough units, otherwise one loop per kind, so each stays simple."""
-    cdef Py_ssize_t j
-    cdef Py_ssize_t vector = vector_lanes(z)
+cdef void activate_rows(floating** z, Py_ssize_t rows, const floating* bias, Py_ssize_t n,
+                        int kind) noexcept nogil:
+    """z[i] ← activation(z[i] + bias) for the layer's units in ``rows`` examples' rows: in
+    vectors of units when there are enough, the rows side by side (_blocks_impl.h);
+    otherwise one loop per kind, so each stays simple."""
+    cdef Py_ssize_t i, j
+    cdef Py_ssize_t vector = vector_lanes(bias)
     if kind == SOFTMAX:
-        softmax_(z, bias, n)
+        for i in range(rows):
+            softmax_(z[i], bias, n)
     elif vector and n >= vector:
         if floating is double:
-            activate_units_f64(z, bias, n, kind)
+            activate_units_f64(<int>rows, z, bias, n, kind)
         else:
-            activate_units_f32(z, bias, n, kind)
+            activate_units_f32(<int>rows, z, bias, n, kind)
     elif kind == SIGMOID:
-        for j in range(n):
-            z[j] = activate(z[j] + bias[j], SIGMOID)
+        for i in range(rows):
+            for j in range(n):
+                z[i][j] = activate(z[i][j] + bias[j], SIGMOID)
     elif kind == TANH:
-        for j in range(n):
-            z[j] = activate(z[j] + bias[j], TANH)
+        for i in range(rows):
+            for j in range(n):
+                z[i][j] = activate(z[i][j] + bias[j], TANH)
     else:
-        for j in range(n):
-            z[j] = activate(z[j] + bias[j], RELU)
+        for i in range(rows):
+            for j in range(n):
+                z[i][j] = activate(z[i][j] + bias[j], RELU)
 
 
 cdef void softmax_(floating* z, const floating* bias, Py_ssize_t n) noexcept nogil:
@@ -424,8 +432,7 @@ cdef void forward_block(const Net* net, const floating** x, Py_ssize_t ns, float
                           next if l == 0 else NULL)
         bias = b + net.a_off[l]
         kind = net.output if l == net.n_layers - 1 else net.activation
-        for e in range(ns):
-            activate_row(z[e], bias, n_out, kind)
+        activate_rows(z, ns, bias, n_out, kind)
         for e in range(examples):
             a_in[e] = z[e]
 
@@ -1002,13 +1009,20 @@ def log(const floating[::1] x, floating[::1] out):
 def activate_layer(const floating[:, ::1] z, const floating[::1] bias, floating[:, ::1] out,
                    int kind):
     """out[i] = activation ``kind`` of z[i] + bias for each row, as the forward pass computes
-    a layer's units (vectors of them when there are enough), for tests."""
-    cdef Py_ssize_t i, j
+    a block's units: the rows SAMPLE_BLOCK at a time, side by side. For tests."""
+    cdef Py_ssize_t i, j, i0
+    cdef floating* rows[SAMPLES]
     with nogil:
         for i in range(z.shape[0]):
             for j in range(z.shape[1]):
                 out[i, j] = z[i, j]
-            activate_row(&out[i, 0], &bias[0], z.shape[1], kind)
+        i0 = 0
+        while i0 < z.shape[0]:
+            for i in range(i0, min(i0 + SAMPLES, z.shape[0])):
+                rows[i - i0] = &out[i, 0]
+            activate_rows(rows, min(<Py_ssize_t>SAMPLES, z.shape[0] - i0), &bias[0],
+                          z.shape[1], kind)
+            i0 += SAMPLES
 
 
 def activation(const floating[::1] z, floating[::1] out, int kind):
