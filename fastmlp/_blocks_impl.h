@@ -376,6 +376,31 @@ static inline FASTMLP_ALWAYS_INLINE void FASTMLP_NAME(activate_kind)(
         FASTMLP_NAME(activate_side)(1, z, bias, n, kind);
 }
 
+/* One example's deltas of a layer of n ≥ L units from the next layer's n_next
+ * deltas d_next: d_k = (Σ_j W[j][k]·d_next_j)·σ'(a_k), the sum over j = 0 …
+ * n_next−1 in order, σ' from the activations a (derivative() of _kernels.pyx,
+ * lane by lane). W is not transposed here (row j starts at w + j·n), so L
+ * units k go at a time; the last vector ends at n and overlaps the one before,
+ * storing the same values again. */
+static void FASTMLP_NAME(deltas_back)(const T* w, Py_ssize_t n, const T* d_next, Py_ssize_t n_next,
+                                      const T* a, int kind, T* d)
+{
+    for (Py_ssize_t k = 0;; k += L) {
+        if (k > n - L) k = n - L;
+        V s = LOAD(w + k) * d_next[0];
+        for (Py_ssize_t j = 1; j < n_next; j++) s = s + LOAD(w + j * n + k) * d_next[j];
+        V ak = LOAD(a + k), slope;
+        if (kind == FASTMLP_SIGMOID)
+            slope = ak * ((T)1 - ak);
+        else if (kind == FASTMLP_TANH)
+            slope = (T)1 - ak * ak;
+        else
+            slope = SELECT(ak > (T)0, SPLAT((T)1), SPLAT((T)0));
+        STORE(d + k, s * slope);
+        if (k == n - L) return;
+    }
+}
+
 /* z_i ← activation(z_i + bias) for the rows z_0 … z_{rows−1} of n ≥ L units each. */
 static void FASTMLP_NAME(activate_units)(int rows, T* const* z, const T* bias, Py_ssize_t n, int kind)
 {
@@ -390,8 +415,10 @@ static void FASTMLP_NAME(activate_units)(int rows, T* const* z, const T* bias, P
 #undef SPLAT
 #undef SELECT
 #else
-/* Never called without vectors (FASTMLP_UNIT_LANES_* is 0): the kernels refer to it. */
+/* Never called without vectors (FASTMLP_UNIT_LANES_* is 0): the kernels refer to them. */
 static void FASTMLP_NAME(activate_units)(int rows, T* const* z, const T* bias, Py_ssize_t n, int kind) {}
+static void FASTMLP_NAME(deltas_back)(const T* w, Py_ssize_t n, const T* d_next, Py_ssize_t n_next,
+                                      const T* a, int kind, T* d) {}
 #endif
 
 #undef EXP_LO

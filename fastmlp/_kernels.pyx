@@ -160,6 +160,11 @@ cdef extern from "_blocks.h" nogil:
                             int kind)
     void activate_units_f32(int rows, float* const* z, const float* bias, Py_ssize_t n,
                             int kind)
+    # backward_example's deltas of a hidden layer, a vector of units at a time.
+    void deltas_back_f64(const double* w, Py_ssize_t n, const double* d_next, Py_ssize_t n_next,
+                         const double* a, int kind, double* d)
+    void deltas_back_f32(const float* w, Py_ssize_t n, const float* d_next, Py_ssize_t n_next,
+                         const float* a, int kind, float* d)
 
 
 cdef struct Net:
@@ -438,8 +443,12 @@ cdef void forward_block(const Net* net, const floating** x, Py_ssize_t ns, float
 
 
 cdef floating backward_example(const Net* net, const floating* y, const floating* wt,
-                               const floating* act, floating* delta) noexcept nogil:
-    """Fill ``delta`` with δ^L … δ^1 of one example; return its cost e_x (contract 8)."""
+                               const floating* w_back, const floating* act,
+                               floating* delta) noexcept nogil:
+    """Fill ``delta`` with δ^L … δ^1 of one example; return its cost e_x (contract 8).
+
+    Given ``w_back``, the hidden layers' W untransposed (see untranspose_hidden), layers
+    of at least a vector of units take their deltas a vector at a time from it."""
     cdef Py_ssize_t L = net.n_layers
     cdef Py_ssize_t n_out = net.sizes[L]
     cdef const floating* a = act + net.a_off[L - 1]
@@ -448,6 +457,7 @@ cdef floating backward_example(const Net* net, const floating* y, const floating
     cdef const floating* w_row
     cdef floating diff, error = 0, s, term
     cdef Py_ssize_t l, j, k, n, n_next
+    cdef Py_ssize_t vector = vector_lanes(wt)
     # One loop per cost, so that each stays simple.
     if net.cost == QUADRATIC:
         for j in range(n_out):
@@ -470,6 +480,14 @@ cdef floating backward_example(const Net* net, const floating* y, const floating
         a = act + net.a_off[l - 1]
         d = delta + net.a_off[l - 1]
         d_next = delta + net.a_off[l]
+        if w_back != NULL and vector and n >= vector:
+            if floating is double:
+                deltas_back_f64(w_back + net.w_off[l] - net.w_off[1], n, d_next, n_next, a,
+                                net.activation, d)
+            else:
+                deltas_back_f32(w_back + net.w_off[l] - net.w_off[1], n, d_next, n_next, a,
+                                net.activation, d)
+            continue
         for k in range(n):
             w_row = wt + net.w_off[l] + k * n_next
             s = w_row[0] * d_next[0]
@@ -479,10 +497,29 @@ cdef floating backward_example(const Net* net, const floating* y, const floating
     return error
 
 
+cdef void untranspose_hidden(const Net* net, const floating* wt,
+                            floating* w_back) noexcept nogil:
+    """w_back ← the hidden layers' W (l ≥ 1) untransposed, W[j,k] at w_off[l] − w_off[1] + j·n_l + k:
+    rows of W hold the weights of consecutive units k, which backward_example takes a vector at
+    a time."""
+    cdef Py_ssize_t l, j, k, n, n_next
+    cdef const floating* w
+    cdef floating* out
+    for l in range(1, net.n_layers):
+        n = net.sizes[l]
+        n_next = net.sizes[l + 1]
+        w = wt + net.w_off[l]
+        out = w_back + net.w_off[l] - net.w_off[1]
+        for k in range(n):
+            for j in range(n_next):
+                out[j * n + k] = w[k * n_next + j]
+
+
 cdef void backprop_block(const Net* net, Py_ssize_t block, Py_ssize_t m,
                          const floating* X, const floating* Y, const Py_ssize_t* idx,
                          const floating* wt, const floating* b, floating* act,
-                         floating* delta, floating* err, Py_ssize_t ahead) noexcept nogil:
+                         floating* delta, floating* err, const floating* w_back,
+                         Py_ssize_t ahead) noexcept nogil:
     """Forward and backward pass of examples idx[i], i in block·SAMPLES … (at most m).
 
     idx holds ``ahead`` ≥ m entries: the inputs and targets of the block after next,
@@ -504,7 +541,7 @@ cdef void backprop_block(const Net* net, Py_ssize_t block, Py_ssize_t m,
     else:
         forward_block(net, x, ns, rows, wt, b)
     for i in range(i0, i0 + ns):
-        err[i] = backward_example(net, Y + idx[i] * net.sizes[net.n_layers], wt,
+        err[i] = backward_example(net, Y + idx[i] * net.sizes[net.n_layers], wt, w_back,
                                   act + i * net.width, delta + i * net.width)
 
 
@@ -683,7 +720,7 @@ cdef floating one_example_step(const Net* net, const floating* x, const floating
     cdef floating* row = act
     cdef floating error
     forward_block(net, &x, 1, &row, wt, b)
-    error = backward_example(net, y, wt, act, delta)
+    error = backward_example(net, y, wt, NULL, act, delta)
     if vwt != NULL or decay != 1:
         one_example_update(net, x, act, delta, wt, b, step, decay, mu, vwt, vb)
     else:
@@ -734,7 +771,8 @@ cdef void batch_member(const Net* net, const floating* X, const floating* Y,
                          floating* gwt, floating* gb, floating* act, floating* delta,
                          floating* err, floating step, floating decay, floating mu,
                          floating* vwt, floating* vb, bint update,
-                         double* error_sum, Py_ssize_t ahead) noexcept nogil:
+                         double* error_sum, floating* w_back, Py_ssize_t back_stride,
+                         Py_ssize_t ahead) noexcept nogil:
     """One member's share of a mini-batch, idx[0..m), for every member of a team of threads.
 
     idx has ``ahead`` ≥ m entries; those after m are the next examples, whose inputs
@@ -743,7 +781,8 @@ cdef void batch_member(const Net* net, const floating* X, const floating* Y,
     Computes activations, deltas and errors into rows 0..m of the buffers and
     the nudge sums into gwt and gb; then, with ``update``, takes the step of
     contract 7 (with weight decay and, given velocities vwt and vb, momentum);
-    without, divides the sums by m.
+    without, divides the sums by m. Row ``me`` of w_back (rows back_stride apart) is
+    the member's copy of the hidden layers' W for the backward passes.
 
     The examples go CHUNK at a time: the team runs their forward and
     backward passes (split by blocks of examples), waits for each other,
@@ -756,6 +795,7 @@ cdef void batch_member(const Net* net, const floating* X, const floating* Y,
     cdef int team = team_size(), me = team_rank()
     cdef int parts = team if m >= MIN_PARALLEL else 1
     cdef Py_ssize_t i0, i1, first, count, block, i
+    cdef floating* back
     if update and m == 1:
         if me == 0:
             error_sum[0] = error_sum[0] + <double>one_example_step(
@@ -764,13 +804,18 @@ cdef void batch_member(const Net* net, const floating* X, const floating* Y,
         return
     if me >= parts:
         return
+    # The copy costs about one example's backward pass without it.
+    back = NULL
+    if m >= 4:
+        back = w_back + me * back_stride
+        untranspose_hidden(net, wt, back)
     i0 = 0
     while i0 < m:
         i1 = min(i0 + <Py_ssize_t>CHUNK, m)
         first = i0 // SAMPLES
         count = (i1 - i0 + SAMPLES - 1) // SAMPLES
         for block in range(first + count * me // parts, first + count * (me + 1) // parts):
-            backprop_block(net, block, m, X, Y, idx, wt, b, act, delta, err, ahead)
+            backprop_block(net, block, m, X, Y, idx, wt, b, act, delta, err, back, ahead)
         if parts > 1:
             barrier()
         # Every nudge was computed with the old weights before any weight moves:
@@ -809,7 +854,8 @@ cdef double one_example_epoch(const Net* net, const floating* X, const floating*
     for t in range(n):
         x = X + perm[t] * n_in
         forward_block(net, &x, 1, &row, wt, b, True)
-        error = backward_example(net, Y + perm[t] * net.sizes[net.n_layers], wt, act, delta)
+        error = backward_example(net, Y + perm[t] * net.sizes[net.n_layers], wt, NULL, act,
+                                 delta)
         total = total + <double>error
         one_example_plain(net, 1, x, act, delta, wt, b, step)  # the later layers and the biases
         # The first layer's step, with the next example's sums (into the first layer's
@@ -859,8 +905,8 @@ cdef void epoch_member(const Net* net, const floating* X, const floating* Y,
                        const Py_ssize_t* perm, Py_ssize_t n, Py_ssize_t batch_size,
                        floating eta, floating decay, floating mu, floating* vwt, floating* vb,
                        floating* wt, floating* b, floating* gwt, floating* gb,
-                       floating* act, floating* delta, floating* err,
-                       double* total) noexcept nogil:
+                       floating* act, floating* delta, floating* err, floating* w_back,
+                       Py_ssize_t back_stride, double* total) noexcept nogil:
     """Mini-batches over the examples in the order of perm, for every member of a team.
 
     Member 0 adds the examples' costs e_x to total[0] in float64, in the order visited.
@@ -873,7 +919,8 @@ cdef void epoch_member(const Net* net, const floating* X, const floating* Y,
     while start < n:
         m = min(batch_size, n - start)
         batch_member(net, X, Y, perm + start, m, wt, b, gwt, gb, act, delta, err,
-                     eta / <floating>m, decay, mu, vwt, vb, True, total, n - start)
+                     eta / <floating>m, decay, mu, vwt, vb, True, total, w_back, back_stride,
+                     n - start)
         if team_size() > 1:
             barrier()
         start += m
@@ -900,14 +947,15 @@ cdef Net make_net(const Py_ssize_t[::1] sizes, const Py_ssize_t[::1] w_off,
 def train_epoch(const floating[:, ::1] X, const floating[:, ::1] Y, const Py_ssize_t[::1] perm,
                 floating[::1] wt, floating[::1] b, floating[::1] gwt, floating[::1] gb,
                 floating[:, ::1] act, floating[:, ::1] delta, floating[::1] err,
-                floating[::1] vwt, floating[::1] vb,
+                floating[:, ::1] w_back, floating[::1] vwt, floating[::1] vb,
                 const Py_ssize_t[::1] sizes, const Py_ssize_t[::1] w_off,
                 const Py_ssize_t[::1] a_off, int activation, int output, int cost,
                 double learning_rate, double decay, double momentum,
                 Py_ssize_t batch_size, int threads, double cost_sum=0.0):
     """SGD over the examples in the order of ``perm``, in mini-batches; updates wt and b.
 
-    ``act``, ``delta`` and ``err`` hold at least min(batch_size, n) rows.
+    ``act``, ``delta`` and ``err`` hold at least min(batch_size, n) rows; ``w_back`` holds
+    a row per thread, each of at least the hidden layers' weights (w_off[L] − w_off[1], and 1).
     With ``momentum`` > 0, ``vwt`` and ``vb`` are the velocities, updated too;
     without, they are not touched. Returns cost_sum + Σ_x e_x, added in
     float64 in the order visited: an epoch may go in several calls, each
@@ -923,7 +971,8 @@ def train_epoch(const floating[:, ::1] X, const floating[:, ::1] Y, const Py_ssi
     with nogil, parallel(num_threads=team):
         epoch_member(&net, &X[0, 0], &Y[0, 0], &perm[0], n, batch_size,
                      <floating>learning_rate, <floating>decay, <floating>momentum, vwt_p, vb_p,
-                     &wt[0], &b[0], &gwt[0], &gb[0], &act[0, 0], &delta[0, 0], &err[0], total)
+                     &wt[0], &b[0], &gwt[0], &gb[0], &act[0, 0], &delta[0, 0], &err[0],
+                     &w_back[0, 0], w_back.shape[1], total)
     return total[0]
 
 
@@ -976,9 +1025,11 @@ cdef void forward_rows(const Net* net, Py_ssize_t block, const floating* X, Py_s
 def gradients(const floating[:, ::1] X, const floating[:, ::1] Y, const Py_ssize_t[::1] order,
               const floating[::1] wt, const floating[::1] b, floating[::1] gwt,
               floating[::1] gb, floating[:, ::1] act, floating[:, ::1] delta, floating[::1] err,
-              const Py_ssize_t[::1] sizes, const Py_ssize_t[::1] w_off,
+              floating[:, ::1] w_back, const Py_ssize_t[::1] sizes, const Py_ssize_t[::1] w_off,
               const Py_ssize_t[::1] a_off, int activation, int output, int cost, int threads):
-    """The mini-batch gradient over the examples ``order`` (G/m, g/m) into gwt and gb."""
+    """The mini-batch gradient over the examples ``order`` (G/m, g/m) into gwt and gb.
+
+    The buffers are train_epoch's, for m = len(order) examples."""
     cdef Net net = make_net(sizes, w_off, a_off, activation, output, cost)
     cdef Py_ssize_t m = order.shape[0]
     cdef double total[1]
@@ -987,7 +1038,7 @@ def gradients(const floating[:, ::1] X, const floating[:, ::1] Y, const Py_ssize
     with nogil, parallel(num_threads=team):
         batch_member(&net, &X[0, 0], &Y[0, 0], &order[0], m, <floating*>&wt[0], <floating*>&b[0],
                      &gwt[0], &gb[0], &act[0, 0], &delta[0, 0], &err[0], 0, 1, 0, NULL, NULL,
-                     False, total, m)
+                     False, total, &w_back[0, 0], w_back.shape[1], m)
 
 
 def exp(const floating[::1] x, floating[::1] out):

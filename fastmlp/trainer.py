@@ -96,24 +96,27 @@ class Trainer(BaseTrainer):
         )
 
     def _work_buffers(self, rows):
-        """Per-example activations, deltas and errors for ``rows`` examples, and the gradient sums."""
+        """The gradient sums; per-example activations, deltas and errors for ``rows`` examples;
+        and each thread's copy of the hidden layers' weights for the backward pass."""
+        hidden_weights = max(int(self._w_off[-1] - self._w_off[1]), 1)
         return (
             np.empty_like(self._wt),
             np.empty_like(self._b),
             np.empty((rows, self.width), dtype=self.dtype),
             np.empty((rows, self.width), dtype=self.dtype),
             np.empty(rows, dtype=self.dtype),
+            np.empty((self.threads, hidden_weights), dtype=self.dtype),
         )
 
     def _epoch_buffers(self, n_samples):
         return self._work_buffers(min(self.batch_size, n_samples))
 
     def _train_slice(self, X, Y, perm, cost_sum, buffers, rate):
-        gwt, gb, act, delta, err = buffers
+        gwt, gb, act, delta, err, w_back = buffers
         # Without momentum the kernel never touches the velocity arguments.
         vwt, vb = (self._vwt, self._vb) if self.momentum else (self._wt, self._b)
         return _kernels.train_epoch(
-            X, Y, perm.astype(np.intp, copy=False), self._wt, self._b, gwt, gb, act, delta, err, vwt, vb,
+            X, Y, perm.astype(np.intp, copy=False), self._wt, self._b, gwt, gb, act, delta, err, w_back, vwt, vb,
             *self._layout(), rate.learning_rate, rate.decay, self.momentum,
             min(self.batch_size, len(perm)), self.threads, cost_sum,
         )
@@ -125,9 +128,11 @@ class Trainer(BaseTrainer):
         return out
 
     def _gradients(self, X, Y):
-        gwt, gb, act, delta, err = self._work_buffers(len(X))
+        gwt, gb, act, delta, err, w_back = self._work_buffers(len(X))
         order = np.arange(len(X), dtype=np.intp)
-        _kernels.gradients(X, Y, order, self._wt, self._b, gwt, gb, act, delta, err, *self._layout(), self.threads)
+        _kernels.gradients(
+            X, Y, order, self._wt, self._b, gwt, gb, act, delta, err, w_back, *self._layout(), self.threads
+        )
         grad_w = [np.ascontiguousarray(g) for g in self._weight_views(gwt)]
         grad_b = [g.copy() for g in self._bias_views(gb)]
         return grad_w, grad_b
