@@ -65,10 +65,21 @@ enum { FASTMLP_SIGMOID = 0, FASTMLP_RELU = 1, FASTMLP_TANH = 2 };
 #define FASTMLP_OUTPUTS_F64 (FASTMLP_NV_F64 * FASTMLP_VBYTES / 8)
 #define FASTMLP_OUTPUTS_F32 (FASTMLP_NV_F32 * FASTMLP_VBYTES / 4)
 
+/* A layer's units (activations, deltas, and the sums of layers narrower than
+ * a block) go in unit vectors of at most 8 lanes, so that the 10 outputs of a
+ * digit classifier fill two overlapping ones: the block's vector, or half of
+ * it for float32 with AVX-512. */
+#define FASTMLP_UBYTES_F64 FASTMLP_VBYTES
+#if FASTMLP_VBYTES == 64
+#define FASTMLP_UBYTES_F32 32
+#else
+#define FASTMLP_UBYTES_F32 FASTMLP_VBYTES
+#endif
+
 /* activate_units_* take layers of at least this many units (0: never, without vectors). */
 #ifdef FASTMLP_VECTORS
-#define FASTMLP_UNIT_LANES_F64 (FASTMLP_VBYTES / 8)
-#define FASTMLP_UNIT_LANES_F32 (FASTMLP_VBYTES / 4)
+#define FASTMLP_UNIT_LANES_F64 (FASTMLP_UBYTES_F64 / 8)
+#define FASTMLP_UNIT_LANES_F32 (FASTMLP_UBYTES_F32 / 4)
 #else
 #define FASTMLP_UNIT_LANES_F64 0
 #define FASTMLP_UNIT_LANES_F32 0
@@ -81,37 +92,51 @@ typedef float fastmlp_vf32 __attribute__((vector_size(FASTMLP_VBYTES)));
  * comparisons, whose results are lanes of all ones or all zeros. */
 typedef long long fastmlp_vi64 __attribute__((vector_size(FASTMLP_VBYTES)));
 typedef int fastmlp_vi32 __attribute__((vector_size(FASTMLP_VBYTES)));
+typedef float fastmlp_uf32 __attribute__((vector_size(FASTMLP_UBYTES_F32)));
+typedef int fastmlp_ui32 __attribute__((vector_size(FASTMLP_UBYTES_F32)));
 #endif
 
 #define FASTMLP_T double
 #define FASTMLP_V fastmlp_vf64
 #define FASTMLP_VI fastmlp_vi64
+#define FASTMLP_U fastmlp_vf64
+#define FASTMLP_UI fastmlp_vi64
 #define FASTMLP_F64 1
 #define FASTMLP_LANES (FASTMLP_VBYTES / 8)
+#define FASTMLP_ULANES (FASTMLP_UBYTES_F64 / 8)
 #define FASTMLP_NV FASTMLP_NV_F64
 #define FASTMLP_NAME(f) f##_f64
 #include "_blocks_impl.h"
 #undef FASTMLP_T
 #undef FASTMLP_V
 #undef FASTMLP_VI
+#undef FASTMLP_U
+#undef FASTMLP_UI
 #undef FASTMLP_F64
 #undef FASTMLP_LANES
+#undef FASTMLP_ULANES
 #undef FASTMLP_NV
 #undef FASTMLP_NAME
 
 #define FASTMLP_T float
 #define FASTMLP_V fastmlp_vf32
 #define FASTMLP_VI fastmlp_vi32
+#define FASTMLP_U fastmlp_uf32
+#define FASTMLP_UI fastmlp_ui32
 #define FASTMLP_F64 0
 #define FASTMLP_LANES (FASTMLP_VBYTES / 4)
+#define FASTMLP_ULANES (FASTMLP_UBYTES_F32 / 4)
 #define FASTMLP_NV FASTMLP_NV_F32
 #define FASTMLP_NAME(f) f##_f32
 #include "_blocks_impl.h"
 #undef FASTMLP_T
 #undef FASTMLP_V
 #undef FASTMLP_VI
+#undef FASTMLP_U
+#undef FASTMLP_UI
 #undef FASTMLP_F64
 #undef FASTMLP_LANES
+#undef FASTMLP_ULANES
 #undef FASTMLP_NV
 #undef FASTMLP_NAME
 

@@ -1,6 +1,7 @@
 /* Included by _blocks.h with FASTMLP_T (the float type), FASTMLP_V (a
- * vector of it), FASTMLP_LANES (its lanes), FASTMLP_NV (vectors per block)
- * and FASTMLP_NAME (the suffix) defined. A block covers N = NV·LANES
+ * vector of it), FASTMLP_LANES (its lanes), FASTMLP_NV (vectors per block),
+ * FASTMLP_U and FASTMLP_ULANES (the unit vector and its lanes) and
+ * FASTMLP_NAME (the suffix) defined. A block covers N = NV·LANES
  * outputs. The loops over the 4 examples or rows and the NV vectors have
  * constant bounds: the compiler unrolls them and keeps the arrays of sums in
  * registers. */
@@ -9,6 +10,7 @@
 #define NV FASTMLP_NV
 #define L FASTMLP_LANES
 #define N (NV * L)
+#define UL FASTMLP_ULANES
 
 #ifdef FASTMLP_VECTORS
 #define V FASTMLP_V
@@ -16,11 +18,16 @@ static inline V FASTMLP_NAME(vload)(const T* p) { V v; memcpy(&v, p, sizeof v); 
 static inline void FASTMLP_NAME(vstore)(T* p, V v) { memcpy(p, &v, sizeof v); }
 #define LOAD FASTMLP_NAME(vload)
 #define STORE FASTMLP_NAME(vstore)
+#define U FASTMLP_U
+static inline U FASTMLP_NAME(uload)(const T* p) { U u; memcpy(&u, p, sizeof u); return u; }
+static inline void FASTMLP_NAME(ustore)(T* p, U u) { memcpy(p, &u, sizeof u); }
+#define ULOAD FASTMLP_NAME(uload)
+#define USTORE FASTMLP_NAME(ustore)
 #endif
 
 /* exp's constants (fastmlp.reference's _EXP): its clamp, the shifter that
  * rounds x·log2 e to an integer k, ln 2 split in two, the polynomial's
- * degree, and the exponent's bias and place in the bits (integer types I, U). */
+ * degree, and the exponent's bias and place in the bits (integer types EXP_INT, EXP_UINT). */
 #if FASTMLP_F64
 #define EXP_LO -746.0
 #define EXP_HI 710.0
@@ -30,8 +37,8 @@ static inline void FASTMLP_NAME(vstore)(T* p, V v) { memcpy(p, &v, sizeof v); }
 #define EXP_DEGREE 13
 #define EXP_BIAS 1023
 #define EXP_MANTISSA_BITS 52
-#define I int64_t
-#define U uint64_t
+#define EXP_INT int64_t
+#define EXP_UINT uint64_t
 #else
 #define EXP_LO -104.0
 #define EXP_HI 89.0
@@ -41,8 +48,8 @@ static inline void FASTMLP_NAME(vstore)(T* p, V v) { memcpy(p, &v, sizeof v); }
 #define EXP_DEGREE 7
 #define EXP_BIAS 127
 #define EXP_MANTISSA_BITS 23
-#define I int32_t
-#define U uint32_t
+#define EXP_INT int32_t
+#define EXP_UINT uint32_t
 #endif
 #define EXP_LOG2_E 1.4426950408889634
 
@@ -59,53 +66,40 @@ static inline T FASTMLP_NAME(exp)(T x)
     for (int n = EXP_DEGREE - 1; n >= 0; n--) p = p * r + (T)fastmlp_inv_factorial[n];
     /* k sits in the low bits of t, since t = shifter + k exactly. */
     T shifter = (T)EXP_SHIFTER, two_k1, two_k2;
-    U t_bits, shifter_bits, bits;
+    EXP_UINT t_bits, shifter_bits, bits;
     memcpy(&t_bits, &t, sizeof t);
     memcpy(&shifter_bits, &shifter, sizeof shifter);
-    I k = (I)(t_bits - shifter_bits);
-    I k1 = k >> 1;
-    bits = (U)(k1 + EXP_BIAS) << EXP_MANTISSA_BITS;
+    EXP_INT k = (EXP_INT)(t_bits - shifter_bits);
+    EXP_INT k1 = k >> 1;
+    bits = (EXP_UINT)(k1 + EXP_BIAS) << EXP_MANTISSA_BITS;
     memcpy(&two_k1, &bits, sizeof bits);
-    bits = (U)(k - k1 + EXP_BIAS) << EXP_MANTISSA_BITS;
+    bits = (EXP_UINT)(k - k1 + EXP_BIAS) << EXP_MANTISSA_BITS;
     memcpy(&two_k2, &bits, sizeof bits);
     return (p * two_k1) * two_k2;
 }
 
-/* z_e[q] = Σ_k w[k·stride + q]·a_e[k], k = 0 … n_in−1 in order, for the E
- * examples a_0 … a_{E−1} and the nv·L outputs q that start at w (nv ≤ NV).
- * Given `next` (the E inputs of the next block, or NULL), their cache lines
- * are fetched as the sums go, a line of each per line of a_e read: the next
- * block's inputs arrive from memory while this one computes. */
-static inline FASTMLP_ALWAYS_INLINE void FASTMLP_NAME(weighted_sums_of)(
-    int E, int nv, const T* const* a, Py_ssize_t n_in, const T* w, Py_ssize_t stride,
-    T* const* z, const T* const* next)
-{
-#ifdef FASTMLP_VECTORS
-    enum { LINE = 64 / sizeof(T) };
-    V s[FASTMLP_SAMPLES][NV], wk[NV];
-    for (int v = 0; v < nv; v++) wk[v] = LOAD(w + v * L);
-    for (int e = 0; e < E; e++)
-        for (int v = 0; v < nv; v++) s[e][v] = a[e][0] * wk[v];
-    for (Py_ssize_t k = 1; k < n_in; k++) {
-        if (next && k % LINE == 1)
-            for (int e = 0; e < E; e++) __builtin_prefetch(next[e] + k - 1, 0, 3);
-        for (int v = 0; v < nv; v++) wk[v] = LOAD(w + k * stride + v * L);
-        for (int e = 0; e < E; e++) {
-            T b = a[e][k];
-            for (int v = 0; v < nv; v++) s[e][v] = s[e][v] + b * wk[v];
-        }
-    }
-    for (int e = 0; e < E; e++)
-        for (int v = 0; v < nv; v++) STORE(z[e] + v * L, s[e][v]);
-#else
-    for (int e = 0; e < E; e++)
-        for (int q = 0; q < nv * L; q++) {
-            T t = a[e][0] * w[q];
-            for (Py_ssize_t k = 1; k < n_in; k++) t = t + a[e][k] * w[k * stride + q];
-            z[e][q] = t;
-        }
-#endif
-}
+#define SUMS_OF FASTMLP_NAME(weighted_sums_of)
+#define SV V
+#define SL L
+#define SLOAD LOAD
+#define SSTORE STORE
+#include "_sums_impl.h"
+#undef SUMS_OF
+#undef SV
+#undef SL
+#undef SLOAD
+#undef SSTORE
+#define SUMS_OF FASTMLP_NAME(unit_sums_of)
+#define SV U
+#define SL UL
+#define SLOAD ULOAD
+#define SSTORE USTORE
+#include "_sums_impl.h"
+#undef SUMS_OF
+#undef SV
+#undef SL
+#undef SLOAD
+#undef SSTORE
 
 /* The same for 4, 2 or 1 examples and N outputs: with fewer examples, fewer
  * sums run side by side, so each example costs more, but no work is repeated. */
@@ -130,18 +124,18 @@ static void FASTMLP_NAME(weighted_sums_block)(
     }
 }
 
-/* weighted_sums_block for L outputs, a single vector: for layers narrower than N. */
+/* weighted_sums_block for UL outputs, a single unit vector: for layers narrower than N. */
 static void FASTMLP_NAME(weighted_sums_narrow)(
     int examples, const T* const* a, Py_ssize_t n_in, const T* w, Py_ssize_t stride, T* const* z)
 {
     if (examples == FASTMLP_SAMPLES && FASTMLP_SAMPLES > 4)
-        FASTMLP_NAME(weighted_sums_of)(FASTMLP_SAMPLES, 1, a, n_in, w, stride, z, NULL);
+        FASTMLP_NAME(unit_sums_of)(FASTMLP_SAMPLES, 1, a, n_in, w, stride, z, NULL);
     else if (examples == 4)
-        FASTMLP_NAME(weighted_sums_of)(4, 1, a, n_in, w, stride, z, NULL);
+        FASTMLP_NAME(unit_sums_of)(4, 1, a, n_in, w, stride, z, NULL);
     else if (examples == 2)
-        FASTMLP_NAME(weighted_sums_of)(2, 1, a, n_in, w, stride, z, NULL);
+        FASTMLP_NAME(unit_sums_of)(2, 1, a, n_in, w, stride, z, NULL);
     else
-        FASTMLP_NAME(weighted_sums_of)(1, 1, a, n_in, w, stride, z, NULL);
+        FASTMLP_NAME(unit_sums_of)(1, 1, a, n_in, w, stride, z, NULL);
 }
 
 /* The gradient sums of 4 weight rows and N outputs: S_r[q] = in_r[q] + Σ_i a_i[r]·d_i[q]
@@ -276,32 +270,32 @@ static void FASTMLP_NAME(step_then_sums)(
 }
 
 #ifdef FASTMLP_VECTORS
-#define VI FASTMLP_VI
+#define UI FASTMLP_UI
 
-static inline V FASTMLP_NAME(splat)(T c)
+static inline U FASTMLP_NAME(splat)(T c)
 {
-    V v;
-    for (int i = 0; i < L; i++) v[i] = c;
+    U v;
+    for (int i = 0; i < UL; i++) v[i] = c;
     return v;
 }
 #define SPLAT FASTMLP_NAME(splat)
 
 /* The lanes of a where m is all ones, of b where it is all zeros. */
-static inline V FASTMLP_NAME(select)(VI m, V a, V b) { return (V)(((VI)a & m) | ((VI)b & ~m)); }
+static inline U FASTMLP_NAME(select)(UI m, U a, U b) { return (U)(((UI)a & m) | ((UI)b & ~m)); }
 #define SELECT FASTMLP_NAME(select)
 
 /* exp() above lane by lane, on E vectors side by side: each step for all E
  * before the next, so that E independent chains fill the pipelines instead of
  * one waiting on its own latency. The same operations on the same constants
  * in the same order as exp(), so the same bits. */
-static inline FASTMLP_ALWAYS_INLINE void FASTMLP_NAME(vexp_side)(int E, V* x)
+static inline FASTMLP_ALWAYS_INLINE void FASTMLP_NAME(vexp_side)(int E, U* x)
 {
-    V t[FASTMLP_SAMPLES], r[FASTMLP_SAMPLES], p[FASTMLP_SAMPLES];
+    U t[FASTMLP_SAMPLES], r[FASTMLP_SAMPLES], p[FASTMLP_SAMPLES];
     for (int e = 0; e < E; e++) {
         x[e] = SELECT(x[e] < SPLAT((T)EXP_LO), SPLAT((T)EXP_LO), x[e]);
         x[e] = SELECT(x[e] > SPLAT((T)EXP_HI), SPLAT((T)EXP_HI), x[e]);
         t[e] = x[e] * (T)EXP_LOG2_E + (T)EXP_SHIFTER;
-        V kf = t[e] - (T)EXP_SHIFTER;
+        U kf = t[e] - (T)EXP_SHIFTER;
         r[e] = (x[e] - kf * (T)EXP_LN2_HI) - kf * (T)EXP_LN2_LO;
         p[e] = SPLAT((T)fastmlp_inv_factorial[EXP_DEGREE]);
     }
@@ -309,29 +303,29 @@ static inline FASTMLP_ALWAYS_INLINE void FASTMLP_NAME(vexp_side)(int E, V* x)
     for (int n = EXP_DEGREE - 1; n >= 0; n--)
         for (int e = 0; e < E; e++) p[e] = p[e] * r[e] + (T)fastmlp_inv_factorial[n];
     for (int e = 0; e < E; e++) {
-        VI k = (VI)t[e] - (VI)SPLAT((T)EXP_SHIFTER);
-        VI k1 = k >> 1;
-        V two_k1 = (V)((k1 + EXP_BIAS) << EXP_MANTISSA_BITS);
-        V two_k2 = (V)((k - k1 + EXP_BIAS) << EXP_MANTISSA_BITS);
+        UI k = (UI)t[e] - (UI)SPLAT((T)EXP_SHIFTER);
+        UI k1 = k >> 1;
+        U two_k1 = (U)((k1 + EXP_BIAS) << EXP_MANTISSA_BITS);
+        U two_k2 = (U)((k - k1 + EXP_BIAS) << EXP_MANTISSA_BITS);
         x[e] = (p[e] * two_k1) * two_k2;
     }
 }
 
 /* activate() of _kernels.pyx lane by lane on E vectors side by side, for the
  * kinds FASTMLP_SIGMOID, FASTMLP_RELU and FASTMLP_TANH. */
-static inline FASTMLP_ALWAYS_INLINE void FASTMLP_NAME(vactivate_side)(int E, V* z, int kind)
+static inline FASTMLP_ALWAYS_INLINE void FASTMLP_NAME(vactivate_side)(int E, U* z, int kind)
 {
-    V u[FASTMLP_SAMPLES];
+    U u[FASTMLP_SAMPLES];
     if (kind == FASTMLP_SIGMOID) {
         for (int e = 0; e < E; e++) u[e] = -z[e];
         FASTMLP_NAME(vexp_side)(E, u);
         for (int e = 0; e < E; e++) z[e] = (T)1 / ((T)1 + u[e]);
     } else if (kind == FASTMLP_TANH) {
         for (int e = 0; e < E; e++)  /* −2|z|: |z| has the sign bit cleared */
-            u[e] = (T)-2 * (V)((VI)z[e] & ~(VI)SPLAT((T)-0.0));
+            u[e] = (T)-2 * (U)((UI)z[e] & ~(UI)SPLAT((T)-0.0));
         FASTMLP_NAME(vexp_side)(E, u);
         for (int e = 0; e < E; e++) {
-            V v = ((T)1 - u[e]) / ((T)1 + u[e]);
+            U v = ((T)1 - u[e]) / ((T)1 + u[e]);
             z[e] = SELECT(z[e] >= (T)0, v, -v);
         }
     } else {  /* ReLU: NaN passes, −0 becomes +0 */
@@ -339,24 +333,24 @@ static inline FASTMLP_ALWAYS_INLINE void FASTMLP_NAME(vactivate_side)(int E, V* 
     }
 }
 
-/* z_e ← activation(z_e + bias) over the n ≥ L units of E examples' rows, L
- * units of all E rows at a time. When L does not divide n, the last vector
+/* z_e ← activation(z_e + bias) over the n ≥ UL units of E examples' rows, UL
+ * units of all E rows at a time. When UL does not divide n, the last vector
  * ends at n and overlaps the one before: it is computed first, from the
  * inputs, and stored last, so the overlap is computed twice from the same
  * inputs and stored twice, the same. */
 static inline FASTMLP_ALWAYS_INLINE void FASTMLP_NAME(activate_side)(
     int E, T* const* z, const T* bias, Py_ssize_t n, int kind)
 {
-    Py_ssize_t last = n - L;
-    V v[FASTMLP_SAMPLES], tail[FASTMLP_SAMPLES];
-    for (int e = 0; e < E; e++) tail[e] = LOAD(z[e] + last) + LOAD(bias + last);
+    Py_ssize_t last = n - UL;
+    U v[FASTMLP_SAMPLES], tail[FASTMLP_SAMPLES];
+    for (int e = 0; e < E; e++) tail[e] = ULOAD(z[e] + last) + ULOAD(bias + last);
     FASTMLP_NAME(vactivate_side)(E, tail, kind);
-    for (Py_ssize_t j = 0; j < last; j += L) {
-        for (int e = 0; e < E; e++) v[e] = LOAD(z[e] + j) + LOAD(bias + j);
+    for (Py_ssize_t j = 0; j < last; j += UL) {
+        for (int e = 0; e < E; e++) v[e] = ULOAD(z[e] + j) + ULOAD(bias + j);
         FASTMLP_NAME(vactivate_side)(E, v, kind);
-        for (int e = 0; e < E; e++) STORE(z[e] + j, v[e]);
+        for (int e = 0; e < E; e++) USTORE(z[e] + j, v[e]);
     }
-    for (int e = 0; e < E; e++) STORE(z[e] + last, tail[e]);
+    for (int e = 0; e < E; e++) USTORE(z[e] + last, tail[e]);
 }
 
 static inline FASTMLP_ALWAYS_INLINE void FASTMLP_NAME(activate_kind)(
@@ -376,32 +370,32 @@ static inline FASTMLP_ALWAYS_INLINE void FASTMLP_NAME(activate_kind)(
         FASTMLP_NAME(activate_side)(1, z, bias, n, kind);
 }
 
-/* One example's deltas of a layer of n ≥ L units from the next layer's n_next
+/* One example's deltas of a layer of n ≥ UL units from the next layer's n_next
  * deltas d_next: d_k = (Σ_j W[j][k]·d_next_j)·σ'(a_k), the sum over j = 0 …
  * n_next−1 in order, σ' from the activations a (derivative() of _kernels.pyx,
- * lane by lane). W is not transposed here (row j starts at w + j·n), so L
+ * lane by lane). W is not transposed here (row j starts at w + j·n), so UL
  * units k go at a time; the last vector ends at n and overlaps the one before,
  * storing the same values again. */
 static void FASTMLP_NAME(deltas_back)(const T* w, Py_ssize_t n, const T* d_next, Py_ssize_t n_next,
                                       const T* a, int kind, T* d)
 {
-    for (Py_ssize_t k = 0;; k += L) {
-        if (k > n - L) k = n - L;
-        V s = LOAD(w + k) * d_next[0];
-        for (Py_ssize_t j = 1; j < n_next; j++) s = s + LOAD(w + j * n + k) * d_next[j];
-        V ak = LOAD(a + k), slope;
+    for (Py_ssize_t k = 0;; k += UL) {
+        if (k > n - UL) k = n - UL;
+        U s = ULOAD(w + k) * d_next[0];
+        for (Py_ssize_t j = 1; j < n_next; j++) s = s + ULOAD(w + j * n + k) * d_next[j];
+        U ak = ULOAD(a + k), slope;
         if (kind == FASTMLP_SIGMOID)
             slope = ak * ((T)1 - ak);
         else if (kind == FASTMLP_TANH)
             slope = (T)1 - ak * ak;
         else
             slope = SELECT(ak > (T)0, SPLAT((T)1), SPLAT((T)0));
-        STORE(d + k, s * slope);
-        if (k == n - L) return;
+        USTORE(d + k, s * slope);
+        if (k == n - UL) return;
     }
 }
 
-/* z_i ← activation(z_i + bias) for the rows z_0 … z_{rows−1} of n ≥ L units each. */
+/* z_i ← activation(z_i + bias) for the rows z_0 … z_{rows−1} of n ≥ UL units each. */
 static void FASTMLP_NAME(activate_units)(int rows, T* const* z, const T* bias, Py_ssize_t n, int kind)
 {
     if (kind == FASTMLP_SIGMOID)
@@ -411,7 +405,7 @@ static void FASTMLP_NAME(activate_units)(int rows, T* const* z, const T* bias, P
     else
         FASTMLP_NAME(activate_kind)(rows, z, bias, n, FASTMLP_RELU);
 }
-#undef VI
+#undef UI
 #undef SPLAT
 #undef SELECT
 #else
@@ -430,15 +424,19 @@ static void FASTMLP_NAME(deltas_back)(const T* w, Py_ssize_t n, const T* d_next,
 #undef EXP_BIAS
 #undef EXP_MANTISSA_BITS
 #undef EXP_LOG2_E
-#undef I
-#undef U
+#undef EXP_INT
+#undef EXP_UINT
 
 #ifdef FASTMLP_VECTORS
 #undef V
 #undef LOAD
 #undef STORE
+#undef U
+#undef ULOAD
+#undef USTORE
 #endif
 #undef T
 #undef NV
 #undef L
 #undef N
+#undef UL
