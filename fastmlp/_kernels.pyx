@@ -519,11 +519,12 @@ cdef void backprop_block(const Net* net, Py_ssize_t block, Py_ssize_t m,
                          const floating* X, const floating* Y, const Py_ssize_t* idx,
                          const floating* wt, const floating* b, floating* act,
                          floating* delta, floating* err, const floating* w_back,
-                         Py_ssize_t ahead) noexcept nogil:
+                         Py_ssize_t fetch) noexcept nogil:
     """Forward and backward pass of examples idx[i], i in block·SAMPLES … (at most m).
 
-    idx holds ``ahead`` ≥ m entries: the inputs and targets of the block after next,
-    from the next mini-batch perhaps, are fetched into cache meanwhile when it is whole."""
+    Unless ``fetch`` is −1, the inputs and targets of the SAMPLES examples idx[fetch …]
+    (the thread's block after next, from the next mini-batch perhaps) are fetched into
+    cache meanwhile."""
     cdef const floating* x[SAMPLES]
     cdef const floating* next[SAMPLES]
     cdef floating* rows[SAMPLES]
@@ -533,10 +534,10 @@ cdef void backprop_block(const Net* net, Py_ssize_t block, Py_ssize_t m,
     for s in range(ns):
         x[s] = X + idx[i0 + s] * net.sizes[0]
         rows[s] = act + (i0 + s) * net.width
-    if i0 + 3 * SAMPLES <= ahead:
+    if fetch >= 0:
         for s in range(SAMPLES):
-            next[s] = X + idx[i0 + 2 * SAMPLES + s] * net.sizes[0]
-            prefetch_row(Y + idx[i0 + 2 * SAMPLES + s] * n_y, n_y)
+            next[s] = X + idx[fetch + s] * net.sizes[0]
+            prefetch_row(Y + idx[fetch + s] * n_y, n_y)
         forward_block(net, x, ns, rows, wt, b, False, next)
     else:
         forward_block(net, x, ns, rows, wt, b)
@@ -766,6 +767,15 @@ cdef void one_example_update(const Net* net, const floating* x, const floating* 
             b[j] = b[j] - step * delta[j]
 
 
+cdef inline Py_ssize_t share_of(Py_ssize_t i0, Py_ssize_t i1, int me, int parts,
+                                Py_ssize_t* stop) noexcept nogil:
+    """Where member ``me`` of ``parts`` starts its whole blocks of the examples i0 … i1 (a
+    chunk); sets ``stop`` to where they end."""
+    cdef Py_ssize_t count = (i1 - i0 + SAMPLES - 1) // SAMPLES
+    stop[0] = min(i1, i0 + SAMPLES * (count * (me + 1) // parts))
+    return i0 + SAMPLES * (count * me // parts)
+
+
 cdef void batch_member(const Net* net, const floating* X, const floating* Y,
                          const Py_ssize_t* idx, Py_ssize_t m, floating* wt, floating* b,
                          floating* gwt, floating* gb, floating* act, floating* delta,
@@ -775,8 +785,9 @@ cdef void batch_member(const Net* net, const floating* X, const floating* Y,
                          Py_ssize_t ahead) noexcept nogil:
     """One member's share of a mini-batch, idx[0..m), for every member of a team of threads.
 
-    idx has ``ahead`` ≥ m entries; those after m are the next examples, whose inputs
-    and targets the last blocks fetch into cache (see backprop_block).
+    idx has ``ahead`` ≥ m entries; those after m are the next examples. Each block
+    fetches into cache the inputs and targets of the member's block after next: of this
+    chunk, of the next chunk, or of the next mini-batch's first (see backprop_block).
 
     Computes activations, deltas and errors into rows 0..m of the buffers and
     the nudge sums into gwt and gb; then, with ``update``, takes the step of
@@ -794,7 +805,7 @@ cdef void batch_member(const Net* net, const floating* X, const floating* Y,
     """
     cdef int team = team_size(), me = team_rank()
     cdef int parts = team if m >= MIN_PARALLEL else 1
-    cdef Py_ssize_t i0, i1, first, count, block, i
+    cdef Py_ssize_t i0, i1, i, start, stop, after, after_stop, blocks, fetch
     cdef floating* back
     if update and m == 1:
         if me == 0:
@@ -812,10 +823,20 @@ cdef void batch_member(const Net* net, const floating* X, const floating* Y,
     i0 = 0
     while i0 < m:
         i1 = min(i0 + <Py_ssize_t>CHUNK, m)
-        first = i0 // SAMPLES
-        count = (i1 - i0 + SAMPLES - 1) // SAMPLES
-        for block in range(first + count * me // parts, first + count * (me + 1) // parts):
-            backprop_block(net, block, m, X, Y, idx, wt, b, act, delta, err, back, ahead)
+        start = share_of(i0, i1, me, parts, &stop)
+        # The member's share of the next chunk (the next mini-batch's taken as whole).
+        after = share_of(i1, min(i1 + <Py_ssize_t>CHUNK, m) if i1 < m else i1 + CHUNK, me, parts,
+                         &after_stop)
+        blocks = (stop - start + SAMPLES - 1) // SAMPLES
+        i = start
+        while i < stop:
+            fetch = i + 2 * SAMPLES
+            if fetch >= start + blocks * SAMPLES:
+                fetch = after + fetch - (start + blocks * SAMPLES)
+                if fetch >= after_stop or fetch + SAMPLES > ahead:
+                    fetch = -1
+            backprop_block(net, i // SAMPLES, m, X, Y, idx, wt, b, act, delta, err, back, fetch)
+            i += SAMPLES
         if parts > 1:
             barrier()
         # Every nudge was computed with the old weights before any weight moves:
