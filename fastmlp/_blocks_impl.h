@@ -168,6 +168,7 @@ static void FASTMLP_NAME(nudge_block)(
     }
     for (; i < i1; i++) {
         const T* ai = a + (idx ? idx[i] : i) * a_stride;
+        if (idx) __builtin_prefetch(ai + 2 * 64 / sizeof(T), 0, 3);
         for (int v = 0; v < NV; v++) di[v] = LOAD(d + i * d_stride + v * L);
         for (int r = 0; r < FASTMLP_ROWS; r++) {
             T b = ai[r];
