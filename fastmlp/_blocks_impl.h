@@ -78,28 +78,36 @@ static inline T FASTMLP_NAME(exp)(T x)
     return (p * two_k1) * two_k2;
 }
 
-#define SUMS_OF FASTMLP_NAME(weighted_sums_of)
 #define SV V
 #define SL L
+#define SNV NV
 #define SLOAD LOAD
 #define SSTORE STORE
-#include "_sums_impl.h"
-#undef SUMS_OF
+#define SUMS_OF FASTMLP_NAME(weighted_sums_of)
+#define NUDGE_BLOCK FASTMLP_NAME(nudge_block)
+#include "_vectors_impl.h"
 #undef SV
 #undef SL
+#undef SNV
 #undef SLOAD
 #undef SSTORE
-#define SUMS_OF FASTMLP_NAME(unit_sums_of)
+#undef SUMS_OF
+#undef NUDGE_BLOCK
 #define SV U
 #define SL UL
+#define SNV 1
 #define SLOAD ULOAD
 #define SSTORE USTORE
-#include "_sums_impl.h"
-#undef SUMS_OF
+#define SUMS_OF FASTMLP_NAME(unit_sums_of)
+#define NUDGE_BLOCK FASTMLP_NAME(nudge_narrow)
+#include "_vectors_impl.h"
 #undef SV
 #undef SL
+#undef SNV
 #undef SLOAD
 #undef SSTORE
+#undef SUMS_OF
+#undef NUDGE_BLOCK
 
 /* The same for 4, 2 or 1 examples and N outputs: with fewer examples, fewer
  * sums run side by side, so each example costs more, but no work is repeated. */
@@ -136,81 +144,6 @@ static void FASTMLP_NAME(weighted_sums_narrow)(
         FASTMLP_NAME(unit_sums_of)(2, 1, a, n_in, w, stride, z, NULL);
     else
         FASTMLP_NAME(unit_sums_of)(1, 1, a, n_in, w, stride, z, NULL);
-}
-
-/* The gradient sums of 4 weight rows and N outputs: S_r[q] = in_r[q] + Σ_i a_i[r]·d_i[q]
- * for i = i0 … i1−1 in order, where a_i = a + (idx ? idx[i] : i)·a_stride
- * (the 4 inputs r of example i) and d_i = d + i·d_stride (its N deltas).
- * With first, the sums start from the term of i0 instead, and `in` is not read.
- * Stores out_r[q] = S_r[q], or, with step_out, takes the SGD step of the
- * arithmetic contract on the weights `out` instead (w = out_r[q], s = S_r[q]):
- *   w = w − step·s                           (decay 1, no velocities)
- *   w = (decay·w) − step·s                   (no velocities)
- *   v = (mu·v) − step·s, w = (decay·w) + v   (velocities vel, laid out like out)
- * Row r of `in` starts at in + r·in_stride, of `out` at out + r·out_stride. */
-static void FASTMLP_NAME(nudge_block)(
-    const T* a, const Py_ssize_t* idx, Py_ssize_t a_stride, const T* d, Py_ssize_t d_stride,
-    Py_ssize_t i0, Py_ssize_t i1, int first, const T* in, Py_ssize_t in_stride,
-    T* out, Py_ssize_t out_stride, int step_out, T step, T decay, T mu, T* vel)
-{
-#ifdef FASTMLP_VECTORS
-    V s[FASTMLP_ROWS][NV], di[NV];
-    Py_ssize_t i = i0;
-    if (first) {
-        const T* ai = a + (idx ? idx[i] : i) * a_stride;
-        for (int v = 0; v < NV; v++) di[v] = LOAD(d + i * d_stride + v * L);
-        for (int r = 0; r < FASTMLP_ROWS; r++)
-            for (int v = 0; v < NV; v++) s[r][v] = ai[r] * di[v];
-        i++;
-    } else {
-        for (int r = 0; r < FASTMLP_ROWS; r++)
-            for (int v = 0; v < NV; v++) s[r][v] = LOAD(in + r * in_stride + v * L);
-    }
-    for (; i < i1; i++) {
-        const T* ai = a + (idx ? idx[i] : i) * a_stride;
-        if (idx) __builtin_prefetch(ai + 2 * 64 / sizeof(T), 0, 3);
-        for (int v = 0; v < NV; v++) di[v] = LOAD(d + i * d_stride + v * L);
-        for (int r = 0; r < FASTMLP_ROWS; r++) {
-            T b = ai[r];
-            for (int v = 0; v < NV; v++) s[r][v] = s[r][v] + b * di[v];
-        }
-    }
-    for (int r = 0; r < FASTMLP_ROWS; r++)
-        for (int v = 0; v < NV; v++) {
-            T* o = out + r * out_stride + v * L;
-            if (!step_out) {
-                STORE(o, s[r][v]);
-            } else if (vel) {
-                T* p = vel + r * out_stride + v * L;
-                V nv = mu * LOAD(p) - step * s[r][v];
-                STORE(p, nv);
-                STORE(o, decay * LOAD(o) + nv);
-            } else if (decay != 1) {
-                STORE(o, decay * LOAD(o) - step * s[r][v]);
-            } else {
-                STORE(o, LOAD(o) - step * s[r][v]);
-            }
-        }
-#else
-    for (int r = 0; r < FASTMLP_ROWS; r++)
-        for (int q = 0; q < N; q++) {
-            T s = first ? 0 : in[r * in_stride + q];
-            for (Py_ssize_t i = i0; i < i1; i++) {
-                T term = a[(idx ? idx[i] : i) * a_stride + r] * d[i * d_stride + q];
-                s = (first && i == i0) ? term : s + term;
-            }
-            T* o = out + r * out_stride + q;
-            if (!step_out) {
-                *o = s;
-            } else if (vel) {
-                T* p = vel + r * out_stride + q;
-                *p = mu * *p - step * s;
-                *o = decay * *o + *p;
-            } else {
-                *o = decay * *o - step * s;  /* decay·w is w when decay is 1 */
-            }
-        }
-#endif
 }
 
 /* One example's plain step on the rows k = 0 … rows−1 of N outputs that start

@@ -145,6 +145,16 @@ cdef extern from "_blocks.h" nogil:
     void step_then_sums_f32(const float* a, Py_ssize_t rows, const float* d, float step,
                             float* w, Py_ssize_t stride, const float* x, float* z,
                             const float* next)
+    void nudge_narrow_f64(const double* a, const Py_ssize_t* idx, Py_ssize_t a_stride,
+                          const double* d, Py_ssize_t d_stride, Py_ssize_t i0, Py_ssize_t i1,
+                          int first, const double* g_in, Py_ssize_t in_stride,
+                          double* g_out, Py_ssize_t out_stride, int step_out, double step,
+                          double decay, double mu, double* vel)
+    void nudge_narrow_f32(const float* a, const Py_ssize_t* idx, Py_ssize_t a_stride,
+                          const float* d, Py_ssize_t d_stride, Py_ssize_t i0, Py_ssize_t i1,
+                          int first, const float* g_in, Py_ssize_t in_stride,
+                          float* g_out, Py_ssize_t out_stride, int step_out, float step,
+                          float decay, float mu, float* vel)
     void weighted_sums_narrow_f64(int examples, const double* const* a, Py_ssize_t n_in,
                                   const double* w, Py_ssize_t stride, double* const* z)
     void weighted_sums_narrow_f32(int examples, const float* const* a, Py_ssize_t n_in,
@@ -556,6 +566,28 @@ cdef inline void take_step(floating* w, floating* v, floating s, floating step, 
         w[0] = decay * w[0] - step * s  # decay·w is w when decay is 1
 
 
+cdef inline void nudge_group(Py_ssize_t group, const floating* a, const Py_ssize_t* a_idx,
+                             Py_ssize_t a_stride, const floating* d, Py_ssize_t d_stride,
+                             Py_ssize_t i0, Py_ssize_t i1, const floating* g,
+                             Py_ssize_t g_stride, floating* out, Py_ssize_t out_stride,
+                             int step_out, floating step, floating decay, floating mu,
+                             floating* vel) noexcept nogil:
+    """nudge_block (group: LANES outputs) or nudge_narrow (a unit vector's) of _blocks_impl.h."""
+    if group == lanes(g):
+        if floating is double:
+            nudge_block_f64(a, a_idx, a_stride, d, d_stride, i0, i1, i0 == 0, g, g_stride,
+                            out, out_stride, step_out, step, decay, mu, vel)
+        else:
+            nudge_block_f32(a, a_idx, a_stride, d, d_stride, i0, i1, i0 == 0, g, g_stride,
+                            out, out_stride, step_out, step, decay, mu, vel)
+    elif floating is double:
+        nudge_narrow_f64(a, a_idx, a_stride, d, d_stride, i0, i1, i0 == 0, g, g_stride,
+                         out, out_stride, step_out, step, decay, mu, vel)
+    else:
+        nudge_narrow_f32(a, a_idx, a_stride, d, d_stride, i0, i1, i0 == 0, g, g_stride,
+                         out, out_stride, step_out, step, decay, mu, vel)
+
+
 cdef void nudge_rows(const Net* net, Py_ssize_t l, Py_ssize_t k0, Py_ssize_t i0, Py_ssize_t i1,
                      const floating* X, const Py_ssize_t* idx, const floating* act,
                      const floating* delta, floating* gwt, floating* wt, floating step,
@@ -565,16 +597,17 @@ cdef void nudge_rows(const Net* net, Py_ssize_t l, Py_ssize_t k0, Py_ssize_t i0,
     G[j,k] = Σ_i δ_ij·a_ik in the order of i: started at i = 0, continued
     from the stored partial sums otherwise. With ``wt`` (the mini-batch's
     last examples), the finished sums are not stored: they go straight into
-    the step of contract 7 (take_step). Needs n_out ≥ LANES. Outputs go LANES at a
-    time. When LANES does not divide n_out, a last group ending at n_out
-    overlaps the others: it goes first, while all its sums are as the
-    previous sweep left them, and keeps only the outputs that no other group
-    has (a continued sum must not be advanced twice).
+    the step of contract 7 (take_step). Needs n_out ≥ vector_lanes. Outputs go
+    LANES at a time, or a unit vector at a time in narrower layers. When the
+    group does not divide n_out, a last group ending at n_out overlaps the
+    others: it goes first, while all its sums are as the previous sweep left
+    them, and keeps only the outputs that no other group has (a continued sum
+    must not be advanced twice).
     """
     cdef floating tail[ROWS * 16]
-    cdef Py_ssize_t LANES = lanes(gwt)
     cdef Py_ssize_t n_out = net.sizes[l + 1]
-    cdef Py_ssize_t j0, q, r, a_stride, shift = n_out - LANES
+    cdef Py_ssize_t group = lanes(gwt) if n_out >= lanes(gwt) else vector_lanes(gwt)
+    cdef Py_ssize_t j0, q, r, a_stride, shift = n_out - group
     cdef const floating* a
     cdef const Py_ssize_t* a_idx
     cdef const floating* d = delta + net.a_off[l]
@@ -586,32 +619,22 @@ cdef void nudge_rows(const Net* net, Py_ssize_t l, Py_ssize_t k0, Py_ssize_t i0,
         a, a_idx, a_stride = X + k0, idx, net.sizes[0]
     else:  # the inputs are the previous layer's activations, rows i of act
         a, a_idx, a_stride = act + net.a_off[l - 1] + k0, NULL, net.width
-    if n_out % LANES:
-        if floating is double:
-            nudge_block_f64(a, a_idx, a_stride, d + shift, net.width, i0, i1, i0 == 0,
-                            g + shift, n_out, tail, LANES, 0, 0, 1, 0, NULL)
-        else:
-            nudge_block_f32(a, a_idx, a_stride, d + shift, net.width, i0, i1, i0 == 0,
-                            g + shift, n_out, tail, LANES, 0, 0, 1, 0, NULL)
+    if n_out % group:
+        nudge_group(group, a, a_idx, a_stride, d + shift, net.width, i0, i1, g + shift, n_out,
+                    tail, group, 0, 0, 1, 0, NULL)
         for r in range(ROWS):
-            for q in range(LANES - n_out % LANES, LANES):
+            for q in range(group - n_out % group, group):
                 if step_out:
                     take_step(out + r * n_out + shift + q,
                               NULL if vel == NULL else vel + r * n_out + shift + q,
-                              tail[r * LANES + q], step, decay, mu)
+                              tail[r * group + q], step, decay, mu)
                 else:
-                    out[r * n_out + shift + q] = tail[r * LANES + q]
+                    out[r * n_out + shift + q] = tail[r * group + q]
     j0 = 0
-    while j0 + LANES <= n_out:
-        if floating is double:
-            nudge_block_f64(a, a_idx, a_stride, d + j0, net.width, i0, i1, i0 == 0,
-                            g + j0, n_out, out + j0, n_out, step_out, step, decay, mu,
-                            NULL if vel == NULL else vel + j0)
-        else:
-            nudge_block_f32(a, a_idx, a_stride, d + j0, net.width, i0, i1, i0 == 0,
-                            g + j0, n_out, out + j0, n_out, step_out, step, decay, mu,
-                            NULL if vel == NULL else vel + j0)
-        j0 += LANES
+    while j0 + group <= n_out:
+        nudge_group(group, a, a_idx, a_stride, d + j0, net.width, i0, i1, g + j0, n_out,
+                    out + j0, n_out, step_out, step, decay, mu, NULL if vel == NULL else vel + j0)
+        j0 += group
 
 
 cdef void nudge_row(const Net* net, Py_ssize_t l, Py_ssize_t k,
@@ -664,7 +687,7 @@ cdef void nudge_chunk(const Net* net, int part, int parts, Py_ssize_t i0, Py_ssi
     cdef Py_ssize_t l, k, k_end
     for l in range(net.n_layers):
         row_range(net.sizes[l], part, parts, &k, &k_end)
-        if net.sizes[l + 1] >= lanes(gwt):
+        if vector_lanes(gwt) and net.sizes[l + 1] >= vector_lanes(gwt):
             while k + ROWS <= k_end:
                 nudge_rows(net, l, k, i0, i1, X, idx, act, delta, gwt, wt, step, decay, mu, vwt)
                 k += ROWS

@@ -1,0 +1,120 @@
+/* The two sweeps of a block over vectors of one type: the weighted sums of a
+ * block of examples, and the gradient sums of a block of weight rows.
+ * _blocks_impl.h includes this twice, with SV (the vector type), SL (its
+ * lanes), SNV (vectors per block), SLOAD, SSTORE, and the functions' names
+ * SUMS_OF and NUDGE_BLOCK defined: for the block's vectors, and for single
+ * unit vectors, the outputs of layers narrower than a block. */
+#define SN (SNV * SL)
+
+/* z_e[q] = Σ_k w[k·stride + q]·a_e[k], k = 0 … n_in−1 in order, for the E
+ * examples a_0 … a_{E−1} and the nv·SL outputs q that start at w (nv ≤ SNV).
+ * Given `next` (the E inputs of the next block, or NULL), their cache lines
+ * are fetched as the sums go, a line of each per line of a_e read: the next
+ * block's inputs arrive from memory while this one computes. */
+static inline FASTMLP_ALWAYS_INLINE void SUMS_OF(
+    int E, int nv, const T* const* a, Py_ssize_t n_in, const T* w, Py_ssize_t stride,
+    T* const* z, const T* const* next)
+{
+#ifdef FASTMLP_VECTORS
+    enum { LINE = 64 / sizeof(T) };
+    SV s[FASTMLP_SAMPLES][SNV], wk[SNV];
+    for (int v = 0; v < nv; v++) wk[v] = SLOAD(w + v * SL);
+    for (int e = 0; e < E; e++)
+        for (int v = 0; v < nv; v++) s[e][v] = a[e][0] * wk[v];
+    for (Py_ssize_t k = 1; k < n_in; k++) {
+        if (next && k % LINE == 1)
+            for (int e = 0; e < E; e++) __builtin_prefetch(next[e] + k - 1, 0, 3);
+        for (int v = 0; v < nv; v++) wk[v] = SLOAD(w + k * stride + v * SL);
+        for (int e = 0; e < E; e++) {
+            T b = a[e][k];
+            for (int v = 0; v < nv; v++) s[e][v] = s[e][v] + b * wk[v];
+        }
+    }
+    for (int e = 0; e < E; e++)
+        for (int v = 0; v < nv; v++) SSTORE(z[e] + v * SL, s[e][v]);
+#else
+    for (int e = 0; e < E; e++)
+        for (int q = 0; q < nv * SL; q++) {
+            T t = a[e][0] * w[q];
+            for (Py_ssize_t k = 1; k < n_in; k++) t = t + a[e][k] * w[k * stride + q];
+            z[e][q] = t;
+        }
+#endif
+}
+
+/* The gradient sums of FASTMLP_ROWS weight rows and SN = SNV·SL outputs: S_r[q] = in_r[q] + Σ_i a_i[r]·d_i[q]
+ * for i = i0 … i1−1 in order, where a_i = a + (idx ? idx[i] : i)·a_stride
+ * (the inputs r of example i) and d_i = d + i·d_stride (its SN deltas).
+ * With first, the sums start from the term of i0 instead, and `in` is not read.
+ * Stores out_r[q] = S_r[q], or, with step_out, takes the SGD step of the
+ * arithmetic contract on the weights `out` instead (w = out_r[q], s = S_r[q]):
+ *   w = w − step·s                           (decay 1, no velocities)
+ *   w = (decay·w) − step·s                   (no velocities)
+ *   v = (mu·v) − step·s, w = (decay·w) + v   (velocities vel, laid out like out)
+ * Row r of `in` starts at in + r·in_stride, of `out` at out + r·out_stride. */
+static void NUDGE_BLOCK(
+    const T* a, const Py_ssize_t* idx, Py_ssize_t a_stride, const T* d, Py_ssize_t d_stride,
+    Py_ssize_t i0, Py_ssize_t i1, int first, const T* in, Py_ssize_t in_stride,
+    T* out, Py_ssize_t out_stride, int step_out, T step, T decay, T mu, T* vel)
+{
+#ifdef FASTMLP_VECTORS
+    SV s[FASTMLP_ROWS][SNV], di[SNV];
+    Py_ssize_t i = i0;
+    if (first) {
+        const T* ai = a + (idx ? idx[i] : i) * a_stride;
+        for (int v = 0; v < SNV; v++) di[v] = SLOAD(d + i * d_stride + v * SL);
+        for (int r = 0; r < FASTMLP_ROWS; r++)
+            for (int v = 0; v < SNV; v++) s[r][v] = ai[r] * di[v];
+        i++;
+    } else {
+        for (int r = 0; r < FASTMLP_ROWS; r++)
+            for (int v = 0; v < SNV; v++) s[r][v] = SLOAD(in + r * in_stride + v * SL);
+    }
+    for (; i < i1; i++) {
+        const T* ai = a + (idx ? idx[i] : i) * a_stride;
+        if (idx) __builtin_prefetch(ai + 2 * 64 / sizeof(T), 0, 3);
+        for (int v = 0; v < SNV; v++) di[v] = SLOAD(d + i * d_stride + v * SL);
+        for (int r = 0; r < FASTMLP_ROWS; r++) {
+            T b = ai[r];
+            for (int v = 0; v < SNV; v++) s[r][v] = s[r][v] + b * di[v];
+        }
+    }
+    for (int r = 0; r < FASTMLP_ROWS; r++)
+        for (int v = 0; v < SNV; v++) {
+            T* o = out + r * out_stride + v * SL;
+            if (!step_out) {
+                SSTORE(o, s[r][v]);
+            } else if (vel) {
+                T* p = vel + r * out_stride + v * SL;
+                SV vr = mu * SLOAD(p) - step * s[r][v];
+                SSTORE(p, vr);
+                SSTORE(o, decay * SLOAD(o) + vr);
+            } else if (decay != 1) {
+                SSTORE(o, decay * SLOAD(o) - step * s[r][v]);
+            } else {
+                SSTORE(o, SLOAD(o) - step * s[r][v]);
+            }
+        }
+#else
+    for (int r = 0; r < FASTMLP_ROWS; r++)
+        for (int q = 0; q < SN; q++) {
+            T s = first ? 0 : in[r * in_stride + q];
+            for (Py_ssize_t i = i0; i < i1; i++) {
+                T term = a[(idx ? idx[i] : i) * a_stride + r] * d[i * d_stride + q];
+                s = (first && i == i0) ? term : s + term;
+            }
+            T* o = out + r * out_stride + q;
+            if (!step_out) {
+                *o = s;
+            } else if (vel) {
+                T* p = vel + r * out_stride + q;
+                *p = mu * *p - step * s;
+                *o = decay * *o + *p;
+            } else {
+                *o = decay * *o - step * s;  /* decay·w is w when decay is 1 */
+            }
+        }
+#endif
+}
+
+#undef SN
