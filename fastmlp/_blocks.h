@@ -2,8 +2,8 @@
  * and float32 (this file is included once for each, see _blocks_impl.h).
  *
  * A block keeps FASTMLP_OUTPUTS_* partial sums (one or two vectors) for
- * each of 4 examples (forward pass) or 4 weight rows (gradient) in
- * registers for the whole of a sum. GCC's auto-vectoriser does not reliably
+ * each of FASTMLP_SAMPLES examples (forward pass) or FASTMLP_ROWS weight
+ * rows (gradient) in registers for the whole of a sum. GCC's auto-vectoriser does not reliably
  * do that with plain loops, so the vectors are written with GCC/Clang
  * vector types: 64 bytes wide where the target has AVX-512, 32 bytes
  * otherwise. Vector + and * are the IEEE operations lane by lane, and
@@ -25,14 +25,16 @@
 #define FASTMLP_ALWAYS_INLINE
 #endif
 
-/* Vector bytes, and vectors per block: 2 of 8 float64 or 1 of 16 float32
- * with AVX-512; 2 of 4 float64 or 2 of 8 float32 with AVX; 2 of 2 float64
- * or 2 of 4 float32 with only SSE2 (a portable x86-64 build). 8 vectors of
- * sums (4 rows × 2) fill half of the 16 registers of AVX and SSE2; 4 × 1
- * vectors of float32 leave enough independent additions to keep AVX-512's
- * two pipes busy, since each also waits for its multiplication. Vectors
- * wider than the target's registers would be split by the compiler, badly
- * (a portable build was 17 times slower so). */
+/* Vector bytes, vectors per block, and examples or rows per block: 2 of 8
+ * float64 or 1 of 16 float32, for 8 examples or rows, with AVX-512; 2 of 4
+ * float64 or 2 of 8 float32, for 4, with AVX; 2 of 2 float64 or 2 of 4
+ * float32, for 4, with only SSE2 (a portable x86-64 build). 8 vectors of
+ * sums (4 × 2) fill half of the 16 registers of AVX and SSE2. AVX-512 has
+ * 32: 16 vectors of float64 sums or 8 of float32 keep its two pipes busy,
+ * and each row of weights (forward) or of deltas (gradient) is loaded once
+ * for 8 examples or rows, half the loads of 4. Vectors wider than the
+ * target's registers would be split by the compiler, badly (a portable
+ * build was 17 times slower so). */
 #if defined(__AVX512F__)
 #define FASTMLP_VBYTES 64
 #define FASTMLP_NV_F64 2

@@ -109,42 +109,48 @@ static inline T FASTMLP_NAME(exp)(T x)
 #undef SUMS_OF
 #undef NUDGE_BLOCK
 
-/* The same for 4, 2 or 1 examples and N outputs: with fewer examples, fewer
- * sums run side by side, so each example costs more, but no work is repeated. */
+/* weighted_sums_of with the count of examples, 1 … FASTMLP_SAMPLES, made a
+ * constant for the compiler, which then keeps the sums in registers. */
+#if FASTMLP_SAMPLES > 4
+#define BY_COUNT(f, nv, next)                                              \
+    switch (examples) {                                                     \
+    case 1: f(1, nv, a, n_in, w, stride, z, next); break;                   \
+    case 2: f(2, nv, a, n_in, w, stride, z, next); break;                   \
+    case 3: f(3, nv, a, n_in, w, stride, z, next); break;                   \
+    case 4: f(4, nv, a, n_in, w, stride, z, next); break;                   \
+    case 5: f(5, nv, a, n_in, w, stride, z, next); break;                   \
+    case 6: f(6, nv, a, n_in, w, stride, z, next); break;                   \
+    case 7: f(7, nv, a, n_in, w, stride, z, next); break;                   \
+    default: f(8, nv, a, n_in, w, stride, z, next); break;                  \
+    }
+#else
+#define BY_COUNT(f, nv, next)                                              \
+    switch (examples) {                                                     \
+    case 1: f(1, nv, a, n_in, w, stride, z, next); break;                   \
+    case 2: f(2, nv, a, n_in, w, stride, z, next); break;                   \
+    case 3: f(3, nv, a, n_in, w, stride, z, next); break;                   \
+    default: f(4, nv, a, n_in, w, stride, z, next); break;                  \
+    }
+#endif
+
+/* The sums of 1 … FASTMLP_SAMPLES examples and N outputs: with fewer
+ * examples, fewer sums run side by side, so each example costs more, but no
+ * work is repeated. Given `next` (as many rows as examples), their inputs
+ * are fetched meanwhile. */
 static void FASTMLP_NAME(weighted_sums_block)(
     int examples, const T* const* a, Py_ssize_t n_in, const T* w, Py_ssize_t stride, T* const* z,
     const T* const* next)
 {
-    if (examples == FASTMLP_SAMPLES && FASTMLP_SAMPLES > 4) {
-        if (next)
-            FASTMLP_NAME(weighted_sums_of)(FASTMLP_SAMPLES, NV, a, n_in, w, stride, z, next);
-        else
-            FASTMLP_NAME(weighted_sums_of)(FASTMLP_SAMPLES, NV, a, n_in, w, stride, z, NULL);
-    } else if (examples == 4) {
-        if (next)
-            FASTMLP_NAME(weighted_sums_of)(4, NV, a, n_in, w, stride, z, next);
-        else
-            FASTMLP_NAME(weighted_sums_of)(4, NV, a, n_in, w, stride, z, NULL);
-    } else if (examples == 2) {
-        FASTMLP_NAME(weighted_sums_of)(2, NV, a, n_in, w, stride, z, NULL);
-    } else {
-        FASTMLP_NAME(weighted_sums_of)(1, NV, a, n_in, w, stride, z, NULL);
-    }
+    BY_COUNT(FASTMLP_NAME(weighted_sums_of), NV, next)
 }
 
-/* weighted_sums_block for UL outputs, a single unit vector: for layers narrower than N. */
+/* The same for UL outputs, a single unit vector: for layers narrower than N. */
 static void FASTMLP_NAME(weighted_sums_narrow)(
     int examples, const T* const* a, Py_ssize_t n_in, const T* w, Py_ssize_t stride, T* const* z)
 {
-    if (examples == FASTMLP_SAMPLES && FASTMLP_SAMPLES > 4)
-        FASTMLP_NAME(unit_sums_of)(FASTMLP_SAMPLES, 1, a, n_in, w, stride, z, NULL);
-    else if (examples == 4)
-        FASTMLP_NAME(unit_sums_of)(4, 1, a, n_in, w, stride, z, NULL);
-    else if (examples == 2)
-        FASTMLP_NAME(unit_sums_of)(2, 1, a, n_in, w, stride, z, NULL);
-    else
-        FASTMLP_NAME(unit_sums_of)(1, 1, a, n_in, w, stride, z, NULL);
+    BY_COUNT(FASTMLP_NAME(unit_sums_of), 1, NULL)
 }
+#undef BY_COUNT
 
 /* One example's plain step on the rows k = 0 … rows−1 of N outputs that start
  * at w (row k at w + k·stride): w[k][q] = w[k][q] − step·(a[k]·d[q]). The
@@ -180,7 +186,7 @@ static void FASTMLP_NAME(step_then_sums)(
 {
 #ifdef FASTMLP_VECTORS
     enum { LINE = 64 / sizeof(T) };
-    V dv[NV], s[NV];
+    V dv[NV], s[NV] = {{0}};  /* set at k = 0; the zeros only keep GCC from warning when rows is 0 */
     for (int v = 0; v < NV; v++) dv[v] = LOAD(d + v * L);
     for (Py_ssize_t k = 0; k < rows; k++) {
         T ak = a[k], xk = x[k];

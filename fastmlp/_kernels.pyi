@@ -34,8 +34,9 @@ QUADRATIC: Final = 0
 CROSS_ENTROPY: Final = 1
 LOG_LIKELIHOOD: Final = 2
 
-SAMPLE_BLOCK: Final = 4
-"""Examples per block in the forward pass: forward() needs this many scratch rows per thread."""
+SAMPLE_BLOCK: Final[int]
+"""Examples per block in the forward pass (8 with AVX-512, otherwise 4): forward() needs this
+many scratch rows per thread."""
 
 OPENMP: Final[bool]
 """Whether this build runs prange loops on OpenMP threads (otherwise they run serially)."""
@@ -54,6 +55,7 @@ def train_epoch(
     act: NDArray[_Float],
     delta: NDArray[_Float],
     err: NDArray[_Float],
+    w_back: NDArray[_Float],
     vwt: NDArray[_Float],
     vb: NDArray[_Float],
     sizes: NDArray[np.intp],
@@ -71,7 +73,8 @@ def train_epoch(
 ) -> float:
     """SGD over the examples in the order of ``perm``, in mini-batches; updates wt and b.
 
-    ``act``, ``delta`` and ``err`` hold at least min(batch_size, n) rows.
+    ``act``, ``delta`` and ``err`` hold at least min(batch_size, n) rows; ``w_back`` holds
+    a row per thread, each of at least the hidden layers' weights (w_off[L] − w_off[1], and 1).
     With ``momentum`` > 0, ``vwt`` and ``vb`` are the velocities, updated too;
     without, they are not touched. Returns cost_sum + Σ_x e_x, added in
     float64 in the order visited: an epoch may go in several calls, each
@@ -108,6 +111,7 @@ def gradients(
     act: NDArray[_Float],
     delta: NDArray[_Float],
     err: NDArray[_Float],
+    w_back: NDArray[_Float],
     sizes: NDArray[np.intp],
     w_off: NDArray[np.intp],
     a_off: NDArray[np.intp],
@@ -116,7 +120,9 @@ def gradients(
     cost: int,
     threads: int,
 ) -> None:
-    """The mini-batch gradient over the examples ``order`` (G/m, g/m) into gwt and gb."""
+    """The mini-batch gradient over the examples ``order`` (G/m, g/m) into gwt and gb.
+
+    The buffers are train_epoch's, for m = len(order) examples."""
 
 def exp(x: NDArray[_Float], out: NDArray[_Float]) -> None:
     """Element-wise :func:`fastmlp.reference.exp`, for tests."""
@@ -126,7 +132,7 @@ def log(x: NDArray[_Float], out: NDArray[_Float]) -> None:
 
 def activate_layer(z: NDArray[_Float], bias: NDArray[_Float], out: NDArray[_Float], kind: int) -> None:
     """out[i] = activation ``kind`` of z[i] + bias for each row, as the forward pass computes
-    a layer's units (vectors of them when there are enough), for tests."""
+    a block's units: the rows SAMPLE_BLOCK at a time, side by side. For tests."""
 
 def activation(z: NDArray[_Float], out: NDArray[_Float], kind: int) -> None:
     """Element-wise activation ``kind`` (SIGMOID, RELU or TANH), for tests."""

@@ -111,9 +111,11 @@ COMPILE_FLAGS = FASTMLP_CFLAGS.decode()
 
 
 cdef extern from "_blocks.h" nogil:
-    # Register-blocked inner loops (see _blocks_impl.h): 4 examples or 4
-    # weight rows × FASTMLP_OUTPUTS_* outputs (16 float64 or float32 with
-    # AVX-512; 8 float64 or 16 float32 otherwise).
+    # Register-blocked inner loops (see _blocks_impl.h): FASTMLP_SAMPLES
+    # examples or FASTMLP_ROWS weight rows (8 with AVX-512, otherwise 4) ×
+    # FASTMLP_OUTPUTS_* outputs (16 float64 or float32 with AVX-512; 8
+    # float64 or 16 float32 otherwise); the same with a single unit vector
+    # for narrower layers (the *_narrow functions).
     enum:
         FASTMLP_OUTPUTS_F64
         FASTMLP_OUTPUTS_F32
@@ -349,12 +351,13 @@ cdef void softmax_(floating* z, const floating* bias, Py_ssize_t n) noexcept nog
 # Partial sums stay in registers for a whole sum: SAMPLES examples × LANES
 # outputs in the forward pass (each row of Wᵀ is loaded once for all the
 # examples), ROWS inputs × LANES outputs in the weight gradient (each δ is
-# loaded once for all the rows). LANES, the outputs of a block, is 16 or 8 (see _blocks.h).
+# loaded once for all the rows). LANES, the outputs of a block, is 16 or 8; layers narrower
+# than that go a unit vector at a time (vector_lanes: 8, 4 or 2 units; see _blocks.h).
 # The innermost block loops are in _blocks_impl.h. Blocking and threads only decide which
 # independent sums run side by side; each sum still runs in contract order.
 
 cdef enum:
-    SAMPLES = FASTMLP_SAMPLES  # fixed by the blocks of _blocks_impl.h
+    SAMPLES = FASTMLP_SAMPLES  # 8 or 4, fixed by the blocks of _blocks_impl.h
     ROWS = FASTMLP_ROWS  # likewise
     CHUNK = 64  # examples per sweep over the gradient rows, so their inputs stay in cache
     MIN_PARALLEL = 32  # smaller mini-batches run on one thread: waking others costs more
@@ -366,7 +369,8 @@ cdef inline Py_ssize_t lanes(const floating* any) noexcept nogil:
 
 
 cdef inline Py_ssize_t vector_lanes(const floating* any) noexcept nogil:
-    """Units per vector: a block holds one or two (0 in a build without vectors)."""
+    """Units per unit vector, for a layer's activations and deltas and for layers narrower
+    than a block (0 in a build without vectors)."""
     return FASTMLP_UNIT_LANES_F64 if floating is double else FASTMLP_UNIT_LANES_F32
 
 
@@ -425,22 +429,19 @@ cdef void forward_block(const Net* net, const floating** x, Py_ssize_t ns, float
     With ``first_summed``, the first layer's sums Σ_k W[j,k]·x_k are already
     in the rows (see one_example_epoch), and only their bias and activation remain.
 
-    Three examples go as a block of four whose last one repeats the third
-    (same x, same row): the repeat computes and writes the same values, and
-    only the ns distinct rows are activated.
     """
     cdef const floating* a_in[SAMPLES]
     cdef floating* z[SAMPLES]
     cdef Py_ssize_t l, j, e, n_out
-    cdef int examples = SAMPLES if ns > 4 else 4 if ns > 2 else <int>ns
+    cdef int examples = <int>ns
     cdef int kind
     cdef const floating* bias
     for e in range(examples):
-        a_in[e] = x[min(e, ns - 1)]
+        a_in[e] = x[e]
     for l in range(net.n_layers):
         n_out = net.sizes[l + 1]
         for e in range(examples):
-            z[e] = rows[min(e, ns - 1)] + net.a_off[l]
+            z[e] = rows[e] + net.a_off[l]
         # z_j = (Σ_k W[j,k]·a_k) + b_j: the sum over k in order, then the bias.
         if l > 0 or not first_summed:
             weighted_sums(examples, a_in, net.sizes[l], n_out, wt + net.w_off[l], z,
@@ -525,29 +526,28 @@ cdef void untranspose_hidden(const Net* net, const floating* wt,
                 out[j * n + k] = w[k * n_next + j]
 
 
-cdef void backprop_block(const Net* net, Py_ssize_t block, Py_ssize_t m,
+cdef void backprop_block(const Net* net, Py_ssize_t i0, Py_ssize_t ns,
                          const floating* X, const floating* Y, const Py_ssize_t* idx,
                          const floating* wt, const floating* b, floating* act,
                          floating* delta, floating* err, const floating* w_back,
-                         Py_ssize_t fetch) noexcept nogil:
-    """Forward and backward pass of examples idx[i], i in block·SAMPLES … (at most m).
+                         const Py_ssize_t* fetch) noexcept nogil:
+    """Forward and backward pass of the ns ≤ SAMPLES examples idx[i0 …].
 
-    Unless ``fetch`` is −1, the inputs and targets of the SAMPLES examples idx[fetch …]
-    (the thread's block after next, from the next mini-batch perhaps) are fetched into
-    cache meanwhile."""
+    Given ``fetch``, the inputs and targets of the ns examples idx[fetch[0]] … (the
+    thread's examples after the next block, from the next mini-batch perhaps) are
+    fetched into cache meanwhile."""
     cdef const floating* x[SAMPLES]
     cdef const floating* next[SAMPLES]
     cdef floating* rows[SAMPLES]
-    cdef Py_ssize_t s, i, i0 = block * SAMPLES
-    cdef Py_ssize_t ns = min(<Py_ssize_t>SAMPLES, m - i0)
+    cdef Py_ssize_t s, i
     cdef Py_ssize_t n_y = net.sizes[net.n_layers]
     for s in range(ns):
         x[s] = X + idx[i0 + s] * net.sizes[0]
         rows[s] = act + (i0 + s) * net.width
-    if fetch >= 0:
-        for s in range(SAMPLES):
-            next[s] = X + idx[fetch + s] * net.sizes[0]
-            prefetch_row(Y + idx[fetch + s] * n_y, n_y)
+    if fetch != NULL:
+        for s in range(ns):
+            next[s] = X + idx[fetch[s]] * net.sizes[0]
+            prefetch_row(Y + idx[fetch[s]] * n_y, n_y)
         forward_block(net, x, ns, rows, wt, b, False, next)
     else:
         forward_block(net, x, ns, rows, wt, b)
@@ -828,7 +828,8 @@ cdef void batch_member(const Net* net, const floating* X, const floating* Y,
     """
     cdef int team = team_size(), me = team_rank()
     cdef int parts = team if m >= MIN_PARALLEL else 1
-    cdef Py_ssize_t i0, i1, i, start, stop, after, after_stop, blocks, fetch
+    cdef Py_ssize_t i0, i1, i, s, ns, start, stop, after, after_stop
+    cdef Py_ssize_t fetch[SAMPLES]
     cdef floating* back
     if update and m == 1:
         if me == 0:
@@ -850,16 +851,21 @@ cdef void batch_member(const Net* net, const floating* X, const floating* Y,
         # The member's share of the next chunk (the next mini-batch's taken as whole).
         after = share_of(i1, min(i1 + <Py_ssize_t>CHUNK, m) if i1 < m else i1 + CHUNK, me, parts,
                          &after_stop)
-        blocks = (stop - start + SAMPLES - 1) // SAMPLES
         i = start
         while i < stop:
-            fetch = i + 2 * SAMPLES
-            if fetch >= start + blocks * SAMPLES:
-                fetch = after + fetch - (start + blocks * SAMPLES)
-                if fetch >= after_stop or fetch + SAMPLES > ahead:
-                    fetch = -1
-            backprop_block(net, i // SAMPLES, m, X, Y, idx, wt, b, act, delta, err, back, fetch)
-            i += SAMPLES
+            ns = min(<Py_ssize_t>SAMPLES, stop - i)
+            # The examples 2·SAMPLES places further in the member's sequence: its share
+            # of this chunk, then of the next (where it has them).
+            for s in range(ns):
+                fetch[s] = i + 2 * SAMPLES + s
+                if fetch[s] >= stop:
+                    fetch[s] = after + fetch[s] - stop
+                    if fetch[s] >= after_stop:
+                        fetch[s] = i + s  # none: this block's own, already in cache
+                if fetch[s] >= ahead:
+                    fetch[s] = i + s
+            backprop_block(net, i, ns, X, Y, idx, wt, b, act, delta, err, back, fetch)
+            i += ns
         if parts > 1:
             barrier()
         # Every nudge was computed with the old weights before any weight moves:
@@ -1052,9 +1058,9 @@ cdef void forward_rows(const Net* net, Py_ssize_t block, const floating* X, Py_s
     cdef Py_ssize_t ns = min(<Py_ssize_t>SAMPLES, n - i0)
     cdef Py_ssize_t n_out = net.sizes[net.n_layers]
     cdef Py_ssize_t last = net.a_off[net.n_layers - 1]
-    for s in range(SAMPLES):
-        x[s] = X + (i0 + min(s, ns - 1)) * net.sizes[0]
-        rows[s] = scratch + min(s, ns - 1) * net.width
+    for s in range(ns):
+        x[s] = X + (i0 + s) * net.sizes[0]
+        rows[s] = scratch + s * net.width
     if i0 + 3 * SAMPLES <= n:  # fetch the inputs of the block after next meanwhile
         for s in range(SAMPLES):
             next[s] = X + (i0 + 2 * SAMPLES + s) * net.sizes[0]

@@ -159,14 +159,16 @@ def test_tanh_is_accurate_and_odd(dtype):
 @pytest.mark.parametrize("kind", ["sigmoid", "relu", "tanh"])
 def test_a_layers_activations_have_the_reference_bits_at_every_width(dtype, kind):
     """The forward pass activates a layer's units a vector at a time when there are enough of
-    them, the last vector overlapping the one before; fewer go one by one. Every width up to
-    40 against the reference, on ordinary values, extremes and the specials."""
+    them, the last vector overlapping the one before, and a block's examples side by side;
+    fewer units go one by one. Every width up to 40 against the reference, on ordinary values,
+    extremes and the specials, in rows that make groups of every size a block is cut into."""
     rng = np.random.default_rng(1)
     specials = [np.nan, np.inf, -np.inf, 0.0, -0.0, 1e-310, -1e-310, 1e-40, 800.0, -800.0, 90.0, -105.0]
     function = {"sigmoid": sigmoid, "relu": relu, "tanh": tanh}[kind]
+    rows = 2 * _kernels.SAMPLE_BLOCK + 7  # whole blocks, then groups of 4 (with blocks of 8), 2 and 1
     for width in range(1, 41):
-        z = rng.normal(0, 6, (7, width))
-        z.flat[rng.choice(z.size, min(z.size, 12), replace=False)] = rng.choice(specials, min(z.size, 12))
+        z = rng.normal(0, 6, (rows, width))
+        z.flat[rng.choice(z.size, 3 * width, replace=False)] = rng.choice(specials, 3 * width)
         z, bias = z.astype(dtype), rng.normal(0, 1, width).astype(dtype)
         out = np.empty_like(z)
         _kernels.activate_layer(z, bias, out, getattr(_kernels, kind.upper()))
