@@ -2,7 +2,7 @@
  * and float32 (this file is included once for each, see _blocks_impl.h).
  *
  * A block keeps FASTMLP_OUTPUTS_* partial sums (one or two vectors) for
- * each of FASTMLP_SAMPLES examples (forward pass) or FASTMLP_ROWS weight
+ * each of FASTMLP_SAMPLES examples (forward pass) or FASTMLP_ROWS_* weight
  * rows (gradient) in registers for the whole of a sum. GCC's auto-vectoriser does not reliably
  * do that with plain loops, so the vectors are written with GCC/Clang
  * vector types: 64 bytes wide where the target has AVX-512, 32 bytes
@@ -26,13 +26,14 @@
 #endif
 
 /* Vector bytes, vectors per block, and examples or rows per block: 2 of 8
- * float64 or 1 of 16 float32, for 8 examples or rows, with AVX-512; 2 of 4
- * float64 or 2 of 8 float32, for 4, with AVX; 2 of 2 float64 or 2 of 4
- * float32, for 4, with only SSE2 (a portable x86-64 build). 8 vectors of
- * sums (4 × 2) fill half of the 16 registers of AVX and SSE2. AVX-512 has
- * 32: 16 vectors of float64 sums or 8 of float32 keep its two pipes busy,
+ * float64 or 1 of 16 float32, for 8 examples or rows (16 rows of float32),
+ * with AVX-512; 2 of 4 float64 or 2 of 8 float32, for 4, with AVX; 2 of 2
+ * float64 or 2 of 4 float32, for 4, with only SSE2 (a portable x86-64
+ * build). 8 vectors of sums (4 × 2) fill half of the 16 registers of AVX
+ * and SSE2. AVX-512 has 32: 16 vectors of sums (8 × 2 of float64, 16 rows ×
+ * 1 of float32) or 8 (8 examples × 1 of float32) keep its two pipes busy,
  * and each row of weights (forward) or of deltas (gradient) is loaded once
- * for 8 examples or rows, half the loads of 4. Vectors wider than the
+ * for 8 or 16 examples or rows, half the loads of 4 or 8. Vectors wider than the
  * target's registers would be split by the compiler, badly (a portable
  * build was 17 times slower so). */
 #if defined(__AVX512F__)
@@ -40,19 +41,22 @@
 #define FASTMLP_NV_F64 2
 #define FASTMLP_NV_F32 1
 #define FASTMLP_SAMPLES 8
-#define FASTMLP_ROWS 8
+#define FASTMLP_ROWS_F64 8
+#define FASTMLP_ROWS_F32 16
 #elif defined(__AVX__)
 #define FASTMLP_VBYTES 32
 #define FASTMLP_NV_F64 2
 #define FASTMLP_NV_F32 2
 #define FASTMLP_SAMPLES 4
-#define FASTMLP_ROWS 4
+#define FASTMLP_ROWS_F64 4
+#define FASTMLP_ROWS_F32 4
 #else
 #define FASTMLP_VBYTES 16
 #define FASTMLP_NV_F64 2
 #define FASTMLP_NV_F32 2
 #define FASTMLP_SAMPLES 4
-#define FASTMLP_ROWS 4
+#define FASTMLP_ROWS_F64 4
+#define FASTMLP_ROWS_F32 4
 #endif
 /* 1/n! for exp's Taylor polynomial, n = 0 … 13: fastmlp.reference's literals. */
 static const double fastmlp_inv_factorial[14] = {
@@ -106,6 +110,7 @@ typedef int fastmlp_ui32 __attribute__((vector_size(FASTMLP_UBYTES_F32)));
 #define FASTMLP_F64 1
 #define FASTMLP_LANES (FASTMLP_VBYTES / 8)
 #define FASTMLP_ULANES (FASTMLP_UBYTES_F64 / 8)
+#define FASTMLP_ROWS FASTMLP_ROWS_F64
 #define FASTMLP_NV FASTMLP_NV_F64
 #define FASTMLP_NAME(f) f##_f64
 #include "_blocks_impl.h"
@@ -117,6 +122,7 @@ typedef int fastmlp_ui32 __attribute__((vector_size(FASTMLP_UBYTES_F32)));
 #undef FASTMLP_F64
 #undef FASTMLP_LANES
 #undef FASTMLP_ULANES
+#undef FASTMLP_ROWS
 #undef FASTMLP_NV
 #undef FASTMLP_NAME
 
@@ -128,6 +134,7 @@ typedef int fastmlp_ui32 __attribute__((vector_size(FASTMLP_UBYTES_F32)));
 #define FASTMLP_F64 0
 #define FASTMLP_LANES (FASTMLP_VBYTES / 4)
 #define FASTMLP_ULANES (FASTMLP_UBYTES_F32 / 4)
+#define FASTMLP_ROWS FASTMLP_ROWS_F32
 #define FASTMLP_NV FASTMLP_NV_F32
 #define FASTMLP_NAME(f) f##_f32
 #include "_blocks_impl.h"
@@ -139,6 +146,7 @@ typedef int fastmlp_ui32 __attribute__((vector_size(FASTMLP_UBYTES_F32)));
 #undef FASTMLP_F64
 #undef FASTMLP_LANES
 #undef FASTMLP_ULANES
+#undef FASTMLP_ROWS
 #undef FASTMLP_NV
 #undef FASTMLP_NAME
 

@@ -112,7 +112,8 @@ COMPILE_FLAGS = FASTMLP_CFLAGS.decode()
 
 cdef extern from "_blocks.h" nogil:
     # Register-blocked inner loops (see _blocks_impl.h): FASTMLP_SAMPLES
-    # examples or FASTMLP_ROWS weight rows (8 with AVX-512, otherwise 4) ×
+    # examples or FASTMLP_ROWS_* weight rows (8, or 16 of float32, with
+    # AVX-512; otherwise 4) ×
     # FASTMLP_OUTPUTS_* outputs (16 float64 or float32 with AVX-512; 8
     # float64 or 16 float32 otherwise); the same with a single unit vector
     # for narrower layers (the *_narrow functions).
@@ -120,7 +121,8 @@ cdef extern from "_blocks.h" nogil:
         FASTMLP_OUTPUTS_F64
         FASTMLP_OUTPUTS_F32
         FASTMLP_SAMPLES
-        FASTMLP_ROWS
+        FASTMLP_ROWS_F64
+        FASTMLP_ROWS_F32
     void weighted_sums_block_f64(int examples, const double* const* a, Py_ssize_t n_in,
                                  const double* w, Py_ssize_t stride, double* const* z,
                                  const double* const* next)
@@ -350,7 +352,7 @@ cdef void softmax_(floating* z, const floating* bias, Py_ssize_t n) noexcept nog
 #
 # Partial sums stay in registers for a whole sum: SAMPLES examples × LANES
 # outputs in the forward pass (each row of Wᵀ is loaded once for all the
-# examples), ROWS inputs × LANES outputs in the weight gradient (each δ is
+# examples), rows_of() inputs × LANES outputs in the weight gradient (each δ is
 # loaded once for all the rows). LANES, the outputs of a block, is 16 or 8; layers narrower
 # than that go a unit vector at a time (vector_lanes: 8, 4 or 2 units; see _blocks.h).
 # The innermost block loops are in _blocks_impl.h. Blocking and threads only decide which
@@ -358,7 +360,6 @@ cdef void softmax_(floating* z, const floating* bias, Py_ssize_t n) noexcept nog
 
 cdef enum:
     SAMPLES = FASTMLP_SAMPLES  # 8 or 4, fixed by the blocks of _blocks_impl.h
-    ROWS = FASTMLP_ROWS  # likewise
     CHUNK = 64  # examples per sweep over the gradient rows, so their inputs stay in cache
     MIN_PARALLEL = 32  # smaller mini-batches run on one thread: waking others costs more
 
@@ -366,6 +367,11 @@ cdef enum:
 cdef inline Py_ssize_t lanes(const floating* any) noexcept nogil:
     """Outputs per register block (at most 16)."""
     return FASTMLP_OUTPUTS_F64 if floating is double else FASTMLP_OUTPUTS_F32
+
+
+cdef inline Py_ssize_t rows_of(const floating* any) noexcept nogil:
+    """Weight rows per gradient block (at most 16)."""
+    return FASTMLP_ROWS_F64 if floating is double else FASTMLP_ROWS_F32
 
 
 cdef inline Py_ssize_t vector_lanes(const floating* any) noexcept nogil:
@@ -592,7 +598,7 @@ cdef void nudge_rows(const Net* net, Py_ssize_t l, Py_ssize_t k0, Py_ssize_t i0,
                      const floating* X, const Py_ssize_t* idx, const floating* act,
                      const floating* delta, floating* gwt, floating* wt, floating step,
                      floating decay, floating mu, floating* vwt) noexcept nogil:
-    """Add the nudges of examples i0 … i1 to rows k0 … k0+ROWS of Gᵀ for layer l.
+    """Add the nudges of examples i0 … i1 to rows k0 … k0+rows_of() of Gᵀ for layer l.
 
     G[j,k] = Σ_i δ_ij·a_ik in the order of i: started at i = 0, continued
     from the stored partial sums otherwise. With ``wt`` (the mini-batch's
@@ -604,7 +610,7 @@ cdef void nudge_rows(const Net* net, Py_ssize_t l, Py_ssize_t k0, Py_ssize_t i0,
     them, and keeps only the outputs that no other group has (a continued sum
     must not be advanced twice).
     """
-    cdef floating tail[ROWS * 16]
+    cdef floating tail[16 * 16]
     cdef Py_ssize_t n_out = net.sizes[l + 1]
     cdef Py_ssize_t group = lanes(gwt) if n_out >= lanes(gwt) else vector_lanes(gwt)
     cdef Py_ssize_t j0, q, r, a_stride, shift = n_out - group
@@ -622,7 +628,7 @@ cdef void nudge_rows(const Net* net, Py_ssize_t l, Py_ssize_t k0, Py_ssize_t i0,
     if n_out % group:
         nudge_group(group, a, a_idx, a_stride, d + shift, net.width, i0, i1, g + shift, n_out,
                     tail, group, 0, 0, 1, 0, NULL)
-        for r in range(ROWS):
+        for r in range(rows_of(gwt)):
             for q in range(group - n_out % group, group):
                 if step_out:
                     take_step(out + r * n_out + shift + q,
@@ -667,12 +673,12 @@ cdef void nudge_row(const Net* net, Py_ssize_t l, Py_ssize_t k,
                       g[j], step, decay, mu)
 
 
-cdef inline void row_range(Py_ssize_t n_in, int part, int parts, Py_ssize_t* k_begin,
-                           Py_ssize_t* k_end) noexcept nogil:
-    """Part `part` of `parts` contiguous ranges of n_in weight rows, cut at whole blocks of ROWS."""
-    cdef Py_ssize_t blocks = n_in // ROWS
-    k_begin[0] = ROWS * (blocks * part // parts)
-    k_end[0] = n_in if part == parts - 1 else ROWS * (blocks * (part + 1) // parts)
+cdef inline void row_range(Py_ssize_t n_in, Py_ssize_t rows, int part, int parts,
+                           Py_ssize_t* k_begin, Py_ssize_t* k_end) noexcept nogil:
+    """Part `part` of `parts` contiguous ranges of n_in weight rows, cut at whole blocks of rows."""
+    cdef Py_ssize_t blocks = n_in // rows
+    k_begin[0] = rows * (blocks * part // parts)
+    k_end[0] = n_in if part == parts - 1 else rows * (blocks * (part + 1) // parts)
 
 
 cdef void nudge_chunk(const Net* net, int part, int parts, Py_ssize_t i0, Py_ssize_t i1,
@@ -686,11 +692,11 @@ cdef void nudge_chunk(const Net* net, int part, int parts, Py_ssize_t i0, Py_ssi
     """
     cdef Py_ssize_t l, k, k_end
     for l in range(net.n_layers):
-        row_range(net.sizes[l], part, parts, &k, &k_end)
+        row_range(net.sizes[l], rows_of(gwt), part, parts, &k, &k_end)
         if vector_lanes(gwt) and net.sizes[l + 1] >= vector_lanes(gwt):
-            while k + ROWS <= k_end:
+            while k + rows_of(gwt) <= k_end:
                 nudge_rows(net, l, k, i0, i1, X, idx, act, delta, gwt, wt, step, decay, mu, vwt)
-                k += ROWS
+                k += rows_of(gwt)
         while k < k_end:
             nudge_row(net, l, k, i0, i1, X, idx, act, delta, gwt, wt, step, decay, mu, vwt)
             k += 1
@@ -703,7 +709,7 @@ cdef void divide_part(const Net* net, int part, int parts, Py_ssize_t m,
     cdef floating* g
     for l in range(net.n_layers):
         n_out = net.sizes[l + 1]
-        row_range(net.sizes[l], part, parts, &k_begin, &k_end)
+        row_range(net.sizes[l], rows_of(gwt), part, parts, &k_begin, &k_end)
         g = gwt + net.w_off[l] + k_begin * n_out
         for j in range((k_end - k_begin) * n_out):
             g[j] = g[j] / <floating>m
