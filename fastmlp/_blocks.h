@@ -71,10 +71,17 @@ enum { FASTMLP_SIGMOID = 0, FASTMLP_RELU = 1, FASTMLP_TANH = 2 };
 #define FASTMLP_OUTPUTS_F64 (FASTMLP_NV_F64 * FASTMLP_VBYTES / 8)
 #define FASTMLP_OUTPUTS_F32 (FASTMLP_NV_F32 * FASTMLP_VBYTES / 4)
 
+/* What the kernels assume of the sizes above (a negative array size fails
+ * the build): blocks of 4 or 8 examples (the kernels are written for those
+ * counts), and at most 16 rows and 16 outputs (nudge_rows's buffer). */
+typedef char fastmlp_check_samples[FASTMLP_SAMPLES == 4 || FASTMLP_SAMPLES == 8 ? 1 : -1];
+typedef char fastmlp_check_rows[FASTMLP_ROWS_F64 <= 16 && FASTMLP_ROWS_F32 <= 16 ? 1 : -1];
+typedef char fastmlp_check_outputs[FASTMLP_OUTPUTS_F64 <= 16 && FASTMLP_OUTPUTS_F32 <= 16 ? 1 : -1];
+
 /* A layer's units (activations, deltas, and the sums of layers narrower than
- * a block) go in unit vectors of at most 8 lanes, so that the 10 outputs of a
- * digit classifier fill two overlapping ones: the block's vector, or half of
- * it for float32 with AVX-512. */
+ * a block) go in unit vectors: one of the block's vectors, or half of one
+ * for float32 with AVX-512, so at most 8 lanes. With AVX-512 the 10 outputs
+ * of a digit classifier fill two overlapping ones. */
 #define FASTMLP_UBYTES_F64 FASTMLP_VBYTES
 #if FASTMLP_VBYTES == 64
 #define FASTMLP_UBYTES_F32 32
@@ -82,7 +89,8 @@ enum { FASTMLP_SIGMOID = 0, FASTMLP_RELU = 1, FASTMLP_TANH = 2 };
 #define FASTMLP_UBYTES_F32 FASTMLP_VBYTES
 #endif
 
-/* activate_units_* take layers of at least this many units (0: never, without vectors). */
+/* Lanes of a unit vector: activate_units_*, deltas_back_* and the *_narrow
+ * functions take layers of at least this many units (0: never, without vectors). */
 #ifdef FASTMLP_VECTORS
 #define FASTMLP_UNIT_LANES_F64 (FASTMLP_UBYTES_F64 / 8)
 #define FASTMLP_UNIT_LANES_F32 (FASTMLP_UBYTES_F32 / 4)
@@ -97,14 +105,12 @@ typedef float fastmlp_vf32 __attribute__((vector_size(FASTMLP_VBYTES)));
 /* Integer vectors of the same lanes, for exp's bit operations and for
  * comparisons, whose results are lanes of all ones or all zeros. */
 typedef long long fastmlp_vi64 __attribute__((vector_size(FASTMLP_VBYTES)));
-typedef int fastmlp_vi32 __attribute__((vector_size(FASTMLP_VBYTES)));
 typedef float fastmlp_uf32 __attribute__((vector_size(FASTMLP_UBYTES_F32)));
 typedef int fastmlp_ui32 __attribute__((vector_size(FASTMLP_UBYTES_F32)));
 #endif
 
 #define FASTMLP_T double
 #define FASTMLP_V fastmlp_vf64
-#define FASTMLP_VI fastmlp_vi64
 #define FASTMLP_U fastmlp_vf64
 #define FASTMLP_UI fastmlp_vi64
 #define FASTMLP_F64 1
@@ -116,7 +122,6 @@ typedef int fastmlp_ui32 __attribute__((vector_size(FASTMLP_UBYTES_F32)));
 #include "_blocks_impl.h"
 #undef FASTMLP_T
 #undef FASTMLP_V
-#undef FASTMLP_VI
 #undef FASTMLP_U
 #undef FASTMLP_UI
 #undef FASTMLP_F64
@@ -128,7 +133,6 @@ typedef int fastmlp_ui32 __attribute__((vector_size(FASTMLP_UBYTES_F32)));
 
 #define FASTMLP_T float
 #define FASTMLP_V fastmlp_vf32
-#define FASTMLP_VI fastmlp_vi32
 #define FASTMLP_U fastmlp_uf32
 #define FASTMLP_UI fastmlp_ui32
 #define FASTMLP_F64 0
@@ -140,7 +144,6 @@ typedef int fastmlp_ui32 __attribute__((vector_size(FASTMLP_UBYTES_F32)));
 #include "_blocks_impl.h"
 #undef FASTMLP_T
 #undef FASTMLP_V
-#undef FASTMLP_VI
 #undef FASTMLP_U
 #undef FASTMLP_UI
 #undef FASTMLP_F64

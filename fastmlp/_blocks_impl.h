@@ -1,9 +1,10 @@
 /* Included by _blocks.h with FASTMLP_T (the float type), FASTMLP_V (a
  * vector of it), FASTMLP_LANES (its lanes), FASTMLP_NV (vectors per block),
- * FASTMLP_U and FASTMLP_ULANES (the unit vector and its lanes) and
- * FASTMLP_NAME (the suffix) defined. A block covers N = NV·LANES
- * outputs. The loops over the 4 examples or rows and the NV vectors have
- * constant bounds: the compiler unrolls them and keeps the arrays of sums in
+ * FASTMLP_U, FASTMLP_UI and FASTMLP_ULANES (the unit vector, its integer
+ * twin and its lanes), FASTMLP_ROWS (weight rows per gradient block) and
+ * FASTMLP_NAME (the suffix) defined. A block covers N = NV·LANES outputs.
+ * The loops over a block's examples or rows and its vectors have constant
+ * bounds: the compiler unrolls them and keeps the arrays of sums in
  * registers. */
 
 #define T FASTMLP_T
@@ -109,27 +110,28 @@ static inline T FASTMLP_NAME(exp)(T x)
 #undef SUMS_OF
 #undef NUDGE_BLOCK
 
-/* weighted_sums_of with the count of examples, 1 … FASTMLP_SAMPLES, made a
- * constant for the compiler, which then keeps the sums in registers. */
+/* f(examples, a, n_in, w, stride, z, next) with the count of examples,
+ * 1 … FASTMLP_SAMPLES, made a constant for the compiler, which then keeps
+ * the sums in registers. */
 #if FASTMLP_SAMPLES > 4
-#define BY_COUNT(f, nv, next)                                              \
+#define BY_COUNT(f, next)                                                   \
     switch (examples) {                                                     \
-    case 1: f(1, nv, a, n_in, w, stride, z, next); break;                   \
-    case 2: f(2, nv, a, n_in, w, stride, z, next); break;                   \
-    case 3: f(3, nv, a, n_in, w, stride, z, next); break;                   \
-    case 4: f(4, nv, a, n_in, w, stride, z, next); break;                   \
-    case 5: f(5, nv, a, n_in, w, stride, z, next); break;                   \
-    case 6: f(6, nv, a, n_in, w, stride, z, next); break;                   \
-    case 7: f(7, nv, a, n_in, w, stride, z, next); break;                   \
-    default: f(8, nv, a, n_in, w, stride, z, next); break;                  \
+    case 1: f(1, a, n_in, w, stride, z, next); break;                       \
+    case 2: f(2, a, n_in, w, stride, z, next); break;                       \
+    case 3: f(3, a, n_in, w, stride, z, next); break;                       \
+    case 4: f(4, a, n_in, w, stride, z, next); break;                       \
+    case 5: f(5, a, n_in, w, stride, z, next); break;                       \
+    case 6: f(6, a, n_in, w, stride, z, next); break;                       \
+    case 7: f(7, a, n_in, w, stride, z, next); break;                       \
+    default: f(8, a, n_in, w, stride, z, next); break;                      \
     }
 #else
-#define BY_COUNT(f, nv, next)                                              \
+#define BY_COUNT(f, next)                                                   \
     switch (examples) {                                                     \
-    case 1: f(1, nv, a, n_in, w, stride, z, next); break;                   \
-    case 2: f(2, nv, a, n_in, w, stride, z, next); break;                   \
-    case 3: f(3, nv, a, n_in, w, stride, z, next); break;                   \
-    default: f(4, nv, a, n_in, w, stride, z, next); break;                  \
+    case 1: f(1, a, n_in, w, stride, z, next); break;                       \
+    case 2: f(2, a, n_in, w, stride, z, next); break;                       \
+    case 3: f(3, a, n_in, w, stride, z, next); break;                       \
+    default: f(4, a, n_in, w, stride, z, next); break;                      \
     }
 #endif
 
@@ -141,14 +143,14 @@ static void FASTMLP_NAME(weighted_sums_block)(
     int examples, const T* const* a, Py_ssize_t n_in, const T* w, Py_ssize_t stride, T* const* z,
     const T* const* next)
 {
-    BY_COUNT(FASTMLP_NAME(weighted_sums_of), NV, next)
+    BY_COUNT(FASTMLP_NAME(weighted_sums_of), next)
 }
 
 /* The same for UL outputs, a single unit vector: for layers narrower than N. */
 static void FASTMLP_NAME(weighted_sums_narrow)(
     int examples, const T* const* a, Py_ssize_t n_in, const T* w, Py_ssize_t stride, T* const* z)
 {
-    BY_COUNT(FASTMLP_NAME(unit_sums_of), 1, NULL)
+    BY_COUNT(FASTMLP_NAME(unit_sums_of), NULL)
 }
 #undef BY_COUNT
 

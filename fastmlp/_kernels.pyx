@@ -8,11 +8,12 @@ kernels trust their arguments, hold no GIL and cannot fail.
 
 The file has three layers:
 (a) one-element math: exp, log, the activations and their derivatives, the softmax;
-(b) loops over blocks of up to 4 examples (forward pass), one example
-    (backward pass) and blocks of 4 weight rows (the sums of the nudges
-    over a mini-batch, then the step), whose innermost register blocks are
-    in _blocks_impl.h; and the mini-batch and the epoch, run by a team of
-    threads in one parallel region with barriers between the phases;
+(b) loops over blocks of up to SAMPLES examples (forward pass), one example
+    (backward pass) and blocks of weight rows (the sums of the nudges over
+    a mini-batch, then the step), whose innermost register blocks are in
+    _blocks_impl.h and _vectors_impl.h; and the mini-batch and the epoch,
+    run by a team of threads in one parallel region with barriers between
+    the phases;
 (c) the entry points the Python layer calls: a whole epoch, the forward
     pass over many examples, the gradient of one mini-batch; and exp, log
     and the activations element by element, for tests.
@@ -113,10 +114,10 @@ COMPILE_FLAGS = FASTMLP_CFLAGS.decode()
 cdef extern from "_blocks.h" nogil:
     # Register-blocked inner loops (see _blocks_impl.h): FASTMLP_SAMPLES
     # examples or FASTMLP_ROWS_* weight rows (8, or 16 of float32, with
-    # AVX-512; otherwise 4) ×
-    # FASTMLP_OUTPUTS_* outputs (16 float64 or float32 with AVX-512; 8
-    # float64 or 16 float32 otherwise); the same with a single unit vector
-    # for narrower layers (the *_narrow functions).
+    # AVX-512; otherwise 4) × FASTMLP_OUTPUTS_* outputs (16 float64 or
+    # float32 with AVX-512; 8 float64 or 16 float32 with AVX; 4 or 8 with
+    # SSE2); the same with a single unit vector for narrower layers (the
+    # *_narrow functions).
     enum:
         FASTMLP_OUTPUTS_F64
         FASTMLP_OUTPUTS_F32
@@ -353,14 +354,18 @@ cdef void softmax_(floating* z, const floating* bias, Py_ssize_t n) noexcept nog
 # Partial sums stay in registers for a whole sum: SAMPLES examples × LANES
 # outputs in the forward pass (each row of Wᵀ is loaded once for all the
 # examples), rows_of() inputs × LANES outputs in the weight gradient (each δ is
-# loaded once for all the rows). LANES, the outputs of a block, is 16 or 8; layers narrower
-# than that go a unit vector at a time (vector_lanes: 8, 4 or 2 units; see _blocks.h).
+# loaded once for all the rows). LANES, the outputs of a block, is 16, 8 or 4; layers
+# narrower than that go a unit vector at a time (vector_lanes: 8, 4 or 2 units; see
+# _blocks.h), and narrower than that one output at a time.
 # The innermost block loops are in _blocks_impl.h. Blocking and threads only decide which
 # independent sums run side by side; each sum still runs in contract order.
 
 cdef enum:
     SAMPLES = FASTMLP_SAMPLES  # 8 or 4, fixed by the blocks of _blocks_impl.h
     CHUNK = 64  # examples per sweep over the gradient rows, so their inputs stay in cache
+    # Mini-batches this large take their deltas from an untransposed copy of the hidden
+    # weights: making it costs about one example's backward pass without it.
+    MIN_UNTRANSPOSED = 4
     MIN_PARALLEL = 32  # smaller mini-batches run on one thread: waking others costs more
 
 
@@ -380,6 +385,16 @@ cdef inline Py_ssize_t vector_lanes(const floating* any) noexcept nogil:
     return FASTMLP_UNIT_LANES_F64 if floating is double else FASTMLP_UNIT_LANES_F32
 
 
+cdef inline Py_ssize_t group_of(Py_ssize_t n_out, const floating* any) noexcept nogil:
+    """Outputs that go side by side in a layer of n_out: a block's (LANES) when there are
+    enough, else a unit vector's, else 0 (one at a time)."""
+    if n_out >= lanes(any):
+        return lanes(any)
+    if vector_lanes(any) and n_out >= vector_lanes(any):
+        return vector_lanes(any)
+    return 0
+
+
 cdef inline void prefetch_row(const floating* row, Py_ssize_t n) noexcept nogil:
     """Fetch the (at most two) cache lines of a short row, such as an example's targets."""
     prefetch(row)
@@ -389,18 +404,18 @@ cdef inline void prefetch_row(const floating* row, Py_ssize_t n) noexcept nogil:
 cdef void weighted_sums(int examples, const floating** a, Py_ssize_t n_in, Py_ssize_t n_out,
                         const floating* w, floating** z,
                         const floating** next=NULL) noexcept nogil:
-    """z[e][j] = Σ_k W[j,k]·a[e][k] for 4, 2 or 1 examples, each sum over k in order.
+    """z[e][j] = Σ_k W[j,k]·a[e][k] for 1 … SAMPLES examples, each sum over k in order.
 
     Outputs go LANES at a time, or a vector at a time in narrower layers;
     the last group is shifted back to end at n_out and recomputes a few
     outputs, which writes the same values again.
     """
     cdef Py_ssize_t LANES = lanes(w)
-    cdef Py_ssize_t group = LANES if n_out >= LANES else vector_lanes(w)  # narrower: one vector
+    cdef Py_ssize_t group = group_of(n_out, w)
     cdef floating* z_at[SAMPLES]
     cdef floating t
     cdef Py_ssize_t j0 = 0, j, k, e
-    if group == 0 or n_out < group:
+    if group == 0:
         for e in range(examples):
             for j in range(n_out):
                 t = a[e][0] * w[j]
@@ -434,7 +449,6 @@ cdef void forward_block(const Net* net, const floating** x, Py_ssize_t ns, float
 
     With ``first_summed``, the first layer's sums Σ_k W[j,k]·x_k are already
     in the rows (see one_example_epoch), and only their bias and activation remain.
-
     """
     cdef const floating* a_in[SAMPLES]
     cdef floating* z[SAMPLES]
@@ -578,7 +592,7 @@ cdef inline void nudge_group(Py_ssize_t group, const floating* a, const Py_ssize
                              Py_ssize_t g_stride, floating* out, Py_ssize_t out_stride,
                              int step_out, floating step, floating decay, floating mu,
                              floating* vel) noexcept nogil:
-    """nudge_block (group: LANES outputs) or nudge_narrow (a unit vector's) of _blocks_impl.h."""
+    """nudge_block (group: LANES outputs) or nudge_narrow (a unit vector's) of _vectors_impl.h."""
     if group == lanes(g):
         if floating is double:
             nudge_block_f64(a, a_idx, a_stride, d, d_stride, i0, i1, i0 == 0, g, g_stride,
@@ -603,16 +617,16 @@ cdef void nudge_rows(const Net* net, Py_ssize_t l, Py_ssize_t k0, Py_ssize_t i0,
     G[j,k] = Σ_i δ_ij·a_ik in the order of i: started at i = 0, continued
     from the stored partial sums otherwise. With ``wt`` (the mini-batch's
     last examples), the finished sums are not stored: they go straight into
-    the step of contract 7 (take_step). Needs n_out ≥ vector_lanes. Outputs go
+    the step of contract 7 (take_step). Needs group_of(n_out) > 0. Outputs go
     LANES at a time, or a unit vector at a time in narrower layers. When the
     group does not divide n_out, a last group ending at n_out overlaps the
     others: it goes first, while all its sums are as the previous sweep left
     them, and keeps only the outputs that no other group has (a continued sum
     must not be advanced twice).
     """
-    cdef floating tail[16 * 16]
+    cdef floating tail[16 * 16]  # rows_of() and lanes() are at most 16 (_blocks.h checks)
     cdef Py_ssize_t n_out = net.sizes[l + 1]
-    cdef Py_ssize_t group = lanes(gwt) if n_out >= lanes(gwt) else vector_lanes(gwt)
+    cdef Py_ssize_t group = group_of(n_out, gwt)
     cdef Py_ssize_t j0, q, r, a_stride, shift = n_out - group
     cdef const floating* a
     cdef const Py_ssize_t* a_idx
@@ -693,7 +707,7 @@ cdef void nudge_chunk(const Net* net, int part, int parts, Py_ssize_t i0, Py_ssi
     cdef Py_ssize_t l, k, k_end
     for l in range(net.n_layers):
         row_range(net.sizes[l], rows_of(gwt), part, parts, &k, &k_end)
-        if vector_lanes(gwt) and net.sizes[l + 1] >= vector_lanes(gwt):
+        if group_of(net.sizes[l + 1], gwt):
             while k + rows_of(gwt) <= k_end:
                 nudge_rows(net, l, k, i0, i1, X, idx, act, delta, gwt, wt, step, decay, mu, vwt)
                 k += rows_of(gwt)
@@ -811,10 +825,10 @@ cdef void batch_member(const Net* net, const floating* X, const floating* Y,
                          floating* err, floating step, floating decay, floating mu,
                          floating* vwt, floating* vb, bint update,
                          double* error_sum, floating* w_back, Py_ssize_t back_stride,
-                         Py_ssize_t ahead) noexcept nogil:
+                         Py_ssize_t n_idx) noexcept nogil:
     """One member's share of a mini-batch, idx[0..m), for every member of a team of threads.
 
-    idx has ``ahead`` ≥ m entries; those after m are the next examples. Each block
+    idx has n_idx ≥ m entries; those after m are the next examples. Each block
     fetches into cache the inputs and targets of the member's block after next: of this
     chunk, of the next chunk, or of the next mini-batch's first (see backprop_block).
 
@@ -834,7 +848,7 @@ cdef void batch_member(const Net* net, const floating* X, const floating* Y,
     """
     cdef int team = team_size(), me = team_rank()
     cdef int parts = team if m >= MIN_PARALLEL else 1
-    cdef Py_ssize_t i0, i1, i, s, ns, start, stop, after, after_stop
+    cdef Py_ssize_t i0, i1, i, s, ns, start, stop, next_start, next_stop
     cdef Py_ssize_t fetch[SAMPLES]
     cdef floating* back
     if update and m == 1:
@@ -845,9 +859,8 @@ cdef void batch_member(const Net* net, const floating* X, const floating* Y,
         return
     if me >= parts:
         return
-    # The copy costs about one example's backward pass without it.
     back = NULL
-    if m >= 4:
+    if m >= MIN_UNTRANSPOSED:
         back = w_back + me * back_stride
         untranspose_hidden(net, wt, back)
     i0 = 0
@@ -855,8 +868,8 @@ cdef void batch_member(const Net* net, const floating* X, const floating* Y,
         i1 = min(i0 + <Py_ssize_t>CHUNK, m)
         start = share_of(i0, i1, me, parts, &stop)
         # The member's share of the next chunk (the next mini-batch's taken as whole).
-        after = share_of(i1, min(i1 + <Py_ssize_t>CHUNK, m) if i1 < m else i1 + CHUNK, me, parts,
-                         &after_stop)
+        next_start = share_of(i1, min(i1 + <Py_ssize_t>CHUNK, m) if i1 < m else i1 + CHUNK,
+                              me, parts, &next_stop)
         i = start
         while i < stop:
             ns = min(<Py_ssize_t>SAMPLES, stop - i)
@@ -865,10 +878,10 @@ cdef void batch_member(const Net* net, const floating* X, const floating* Y,
             for s in range(ns):
                 fetch[s] = i + 2 * SAMPLES + s
                 if fetch[s] >= stop:
-                    fetch[s] = after + fetch[s] - stop
-                    if fetch[s] >= after_stop:
+                    fetch[s] = next_start + fetch[s] - stop
+                    if fetch[s] >= next_stop:
                         fetch[s] = i + s  # none: this block's own, already in cache
-                if fetch[s] >= ahead:
+                if fetch[s] >= n_idx:
                     fetch[s] = i + s
             backprop_block(net, i, ns, X, Y, idx, wt, b, act, delta, err, back, fetch)
             i += ns

@@ -1,40 +1,40 @@
 /* The two sweeps of a block over vectors of one type: the weighted sums of a
  * block of examples, and the gradient sums of a block of weight rows.
- * _blocks_impl.h includes this twice, with SV (the vector type), SL (its
- * lanes), SNV (vectors per block), SLOAD, SSTORE, and the functions' names
- * SUMS_OF and NUDGE_BLOCK defined: for the block's vectors, and for single
- * unit vectors, the outputs of layers narrower than a block. */
+ * _blocks_impl.h includes this twice, with the sweeps' vector type SV, its
+ * lanes SL, the vectors per block SNV, SLOAD, SSTORE, and the functions'
+ * names SUMS_OF and NUDGE_BLOCK defined: for the block's vectors, and for
+ * single unit vectors, the outputs of layers narrower than a block. */
 #define SN (SNV * SL)
 
 /* z_e[q] = Σ_k w[k·stride + q]·a_e[k], k = 0 … n_in−1 in order, for the E
- * examples a_0 … a_{E−1} and the nv·SL outputs q that start at w (nv ≤ SNV).
+ * examples a_0 … a_{E−1} and the SN outputs q that start at w.
  * Given `next` (the E inputs of the next block, or NULL), their cache lines
  * are fetched as the sums go, a line of each per line of a_e read: the next
  * block's inputs arrive from memory while this one computes. */
 static inline FASTMLP_ALWAYS_INLINE void SUMS_OF(
-    int E, int nv, const T* const* a, Py_ssize_t n_in, const T* w, Py_ssize_t stride,
+    int E, const T* const* a, Py_ssize_t n_in, const T* w, Py_ssize_t stride,
     T* const* z, const T* const* next)
 {
 #ifdef FASTMLP_VECTORS
     enum { LINE = 64 / sizeof(T) };
     SV s[FASTMLP_SAMPLES][SNV], wk[SNV];
-    for (int v = 0; v < nv; v++) wk[v] = SLOAD(w + v * SL);
+    for (int v = 0; v < SNV; v++) wk[v] = SLOAD(w + v * SL);
     for (int e = 0; e < E; e++)
-        for (int v = 0; v < nv; v++) s[e][v] = a[e][0] * wk[v];
+        for (int v = 0; v < SNV; v++) s[e][v] = a[e][0] * wk[v];
     for (Py_ssize_t k = 1; k < n_in; k++) {
         if (next && k % LINE == 1)
             for (int e = 0; e < E; e++) __builtin_prefetch(next[e] + k - 1, 0, 3);
-        for (int v = 0; v < nv; v++) wk[v] = SLOAD(w + k * stride + v * SL);
+        for (int v = 0; v < SNV; v++) wk[v] = SLOAD(w + k * stride + v * SL);
         for (int e = 0; e < E; e++) {
             T b = a[e][k];
-            for (int v = 0; v < nv; v++) s[e][v] = s[e][v] + b * wk[v];
+            for (int v = 0; v < SNV; v++) s[e][v] = s[e][v] + b * wk[v];
         }
     }
     for (int e = 0; e < E; e++)
-        for (int v = 0; v < nv; v++) SSTORE(z[e] + v * SL, s[e][v]);
+        for (int v = 0; v < SNV; v++) SSTORE(z[e] + v * SL, s[e][v]);
 #else
     for (int e = 0; e < E; e++)
-        for (int q = 0; q < nv * SL; q++) {
+        for (int q = 0; q < SN; q++) {
             T t = a[e][0] * w[q];
             for (Py_ssize_t k = 1; k < n_in; k++) t = t + a[e][k] * w[k * stride + q];
             z[e][q] = t;
@@ -42,8 +42,8 @@ static inline FASTMLP_ALWAYS_INLINE void SUMS_OF(
 #endif
 }
 
-/* The gradient sums of FASTMLP_ROWS weight rows and SN = SNV·SL outputs: S_r[q] = in_r[q] + Σ_i a_i[r]·d_i[q]
- * for i = i0 … i1−1 in order, where a_i = a + (idx ? idx[i] : i)·a_stride
+/* The gradient sums of FASTMLP_ROWS weight rows and SN = SNV·SL outputs:
+ * S_r[q] = in_r[q] + Σ_i a_i[r]·d_i[q] for i = i0 … i1−1 in order, where a_i = a + (idx ? idx[i] : i)·a_stride
  * (the inputs r of example i) and d_i = d + i·d_stride (its SN deltas).
  * With first, the sums start from the term of i0 instead, and `in` is not read.
  * Stores out_r[q] = S_r[q], or, with step_out, takes the SGD step of the
