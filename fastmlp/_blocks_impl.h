@@ -79,6 +79,8 @@ static inline T FASTMLP_NAME(exp)(T x)
     return (p * two_k1) * two_k2;
 }
 
+/* The two sweeps (_vectors_impl.h) over the block's vectors, then over
+ * single unit vectors. */
 #define SV V
 #define SL L
 #define SNV NV
@@ -87,13 +89,6 @@ static inline T FASTMLP_NAME(exp)(T x)
 #define SUMS_OF FASTMLP_NAME(weighted_sums_of)
 #define NUDGE_BLOCK FASTMLP_NAME(nudge_block)
 #include "_vectors_impl.h"
-#undef SV
-#undef SL
-#undef SNV
-#undef SLOAD
-#undef SSTORE
-#undef SUMS_OF
-#undef NUDGE_BLOCK
 #define SV U
 #define SL UL
 #define SNV 1
@@ -102,13 +97,6 @@ static inline T FASTMLP_NAME(exp)(T x)
 #define SUMS_OF FASTMLP_NAME(unit_sums_of)
 #define NUDGE_BLOCK FASTMLP_NAME(nudge_narrow)
 #include "_vectors_impl.h"
-#undef SV
-#undef SL
-#undef SNV
-#undef SLOAD
-#undef SSTORE
-#undef SUMS_OF
-#undef NUDGE_BLOCK
 
 /* f(examples, a, n_in, w, stride, z, next) with the count of examples,
  * 1 … FASTMLP_SAMPLES, made a constant for the compiler, which then keeps

@@ -553,9 +553,9 @@ cdef void backprop_block(const Net* net, Py_ssize_t i0, Py_ssize_t ns,
                          const Py_ssize_t* fetch) noexcept nogil:
     """Forward and backward pass of the ns ≤ SAMPLES examples idx[i0 …].
 
-    Given ``fetch``, the inputs and targets of the ns examples idx[fetch[0]] … (the
-    thread's examples after the next block, from the next mini-batch perhaps) are
-    fetched into cache meanwhile."""
+    The inputs and targets of the ns examples idx[fetch[0]] … (the thread's examples
+    after the next block, from the next mini-batch perhaps) are fetched into cache
+    meanwhile."""
     cdef const floating* x[SAMPLES]
     cdef const floating* next[SAMPLES]
     cdef floating* rows[SAMPLES]
@@ -564,13 +564,10 @@ cdef void backprop_block(const Net* net, Py_ssize_t i0, Py_ssize_t ns,
     for s in range(ns):
         x[s] = X + idx[i0 + s] * net.sizes[0]
         rows[s] = act + (i0 + s) * net.width
-    if fetch != NULL:
-        for s in range(ns):
-            next[s] = X + idx[fetch[s]] * net.sizes[0]
-            prefetch_row(Y + idx[fetch[s]] * n_y, n_y)
-        forward_block(net, x, ns, rows, wt, b, False, next)
-    else:
-        forward_block(net, x, ns, rows, wt, b)
+    for s in range(ns):
+        next[s] = X + idx[fetch[s]] * net.sizes[0]
+        prefetch_row(Y + idx[fetch[s]] * n_y, n_y)
+    forward_block(net, x, ns, rows, wt, b, False, next)
     for i in range(i0, i0 + ns):
         err[i] = backward_example(net, Y + idx[i] * net.sizes[net.n_layers], wt, w_back,
                                   act + i * net.width, delta + i * net.width)

@@ -3,7 +3,8 @@
  * _blocks_impl.h includes this twice, with the sweeps' vector type SV, its
  * lanes SL, the vectors per block SNV, SLOAD, SSTORE, and the functions'
  * names SUMS_OF and NUDGE_BLOCK defined: for the block's vectors, and for
- * single unit vectors, the outputs of layers narrower than a block. */
+ * single unit vectors, the outputs of layers narrower than a block. It
+ * undefines them at its end, ready for the next inclusion. */
 #define SN (SNV * SL)
 
 /* z_e[q] = Σ_k w[k·stride + q]·a_e[k], k = 0 … n_in−1 in order, for the E
@@ -118,3 +119,10 @@ static void NUDGE_BLOCK(
 }
 
 #undef SN
+#undef SV
+#undef SL
+#undef SNV
+#undef SLOAD
+#undef SSTORE
+#undef SUMS_OF
+#undef NUDGE_BLOCK
