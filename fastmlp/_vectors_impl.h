@@ -22,13 +22,19 @@ static inline FASTMLP_ALWAYS_INLINE void SUMS_OF(
     for (int v = 0; v < SNV; v++) wk[v] = SLOAD(w + v * SL);
     for (int e = 0; e < E; e++)
         for (int v = 0; v < SNV; v++) s[e][v] = a[e][0] * wk[v];
-    for (Py_ssize_t k = 1; k < n_in; k++) {
-        if (next && k % LINE == 1)
-            for (int e = 0; e < E; e++) __builtin_prefetch(next[e] + k - 1, 0, 3);
-        for (int v = 0; v < SNV; v++) wk[v] = SLOAD(w + k * stride + v * SL);
-        for (int e = 0; e < E; e++) {
-            T b = a[e][k];
-            for (int v = 0; v < SNV; v++) s[e][v] = s[e][v] + b * wk[v];
+    /* A cache line of inputs at a time: the fetches need no test per input, and
+     * the unrolled loop's own instructions leave the vector units more slots. */
+    for (Py_ssize_t line = 0; line < n_in; line += LINE) {
+        Py_ssize_t k = line ? line : 1, end = line + LINE < n_in ? line + LINE : n_in;
+        if (next)
+            for (int e = 0; e < E; e++) __builtin_prefetch(next[e] + line, 0, 3);
+#pragma GCC unroll 4
+        for (; k < end; k++) {
+            for (int v = 0; v < SNV; v++) wk[v] = SLOAD(w + k * stride + v * SL);
+            for (int e = 0; e < E; e++) {
+                T b = a[e][k];
+                for (int v = 0; v < SNV; v++) s[e][v] = s[e][v] + b * wk[v];
+            }
         }
     }
     for (int e = 0; e < E; e++)
