@@ -809,11 +809,10 @@ cdef void one_example_update(const Net* net, const floating* x, const floating* 
 
 cdef inline Py_ssize_t share_of(Py_ssize_t i0, Py_ssize_t i1, int me, int parts,
                                 Py_ssize_t* stop) noexcept nogil:
-    """Where member ``me`` of ``parts`` starts its whole blocks of the examples i0 … i1 (a
-    chunk); sets ``stop`` to where they end."""
-    cdef Py_ssize_t count = (i1 - i0 + SAMPLES - 1) // SAMPLES
-    stop[0] = min(i1, i0 + SAMPLES * (count * (me + 1) // parts))
-    return i0 + SAMPLES * (count * me // parts)
+    """Where member ``me`` of ``parts`` starts its share of the examples i0 … i1 (a chunk);
+    sets ``stop`` to where it ends. The shares differ by one example at most."""
+    stop[0] = i0 + (i1 - i0) * (me + 1) // parts
+    return i0 + (i1 - i0) * me // parts
 
 
 cdef void batch_member(const Net* net, const floating* X, const floating* Y,
@@ -826,8 +825,9 @@ cdef void batch_member(const Net* net, const floating* X, const floating* Y,
     """One member's share of a mini-batch, idx[0..m), for every member of a team of threads.
 
     idx has n_idx ≥ m entries; those after m are the next examples. Each block
-    fetches into cache the inputs and targets of the member's block after next: of this
-    chunk, of the next chunk, or of the next mini-batch's first (see backprop_block).
+    fetches into cache the inputs and targets of the member's examples 2·SAMPLES places
+    further on: of this chunk, of the next chunk, or of the next mini-batch's first (see
+    backprop_block).
 
     Computes activations, deltas and errors into rows 0..m of the buffers and
     the nudge sums into gwt and gb; then, with ``update``, takes the step of
@@ -836,7 +836,8 @@ cdef void batch_member(const Net* net, const floating* X, const floating* Y,
     the member's copy of the hidden layers' W for the backward passes.
 
     The examples go CHUNK at a time: the team runs their forward and
-    backward passes (split by blocks of examples), waits for each other,
+    backward passes (split into shares of examples that differ by one at most,
+    in blocks as even as they go), waits for each other,
     then adds their nudges (split by weight rows) while their inputs are
     still in cache. Member 0 sums the biases' nudges and adds the examples'
     errors, in order, to error_sum (in float64); the caller's barrier must
@@ -845,7 +846,7 @@ cdef void batch_member(const Net* net, const floating* X, const floating* Y,
     """
     cdef int team = team_size(), me = team_rank()
     cdef int parts = team if m >= MIN_PARALLEL else 1
-    cdef Py_ssize_t i0, i1, i, s, ns, start, stop, next_start, next_stop
+    cdef Py_ssize_t i0, i1, i, s, ns, start, stop, next_start, next_stop, blocks
     cdef Py_ssize_t fetch[SAMPLES]
     cdef floating* back
     if update and m == 1:
@@ -869,7 +870,9 @@ cdef void batch_member(const Net* net, const floating* X, const floating* Y,
                               me, parts, &next_stop)
         i = start
         while i < stop:
-            ns = min(<Py_ssize_t>SAMPLES, stop - i)
+            # Blocks as even as they go: 18 examples as 6 + 6 + 6, not 8 + 8 + 2.
+            blocks = (stop - i + SAMPLES - 1) // SAMPLES
+            ns = (stop - i + blocks - 1) // blocks
             # The examples 2·SAMPLES places further in the member's sequence: its share
             # of this chunk, then of the next (where it has them).
             for s in range(ns):

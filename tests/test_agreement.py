@@ -64,7 +64,7 @@ def configurations(draw):
             batch_size=batch_size,
             seed=draw(st.integers(0, 2**32 - 1)),
             dtype=draw(st.sampled_from(["float32", "float64"])),
-            threads=draw(st.sampled_from([1, 2])),
+            threads=draw(st.sampled_from([1, 2, 3])),
         ),
     )
 
@@ -126,13 +126,13 @@ ODD_OPTIONS = [
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("options", ODD_OPTIONS, ids=lambda o: "-".join(map(str, o.values())))
 def test_odd_sizes_with_threads(dtype, options, batch_size):
-    """Wider, odd layers than hypothesis draws, so that two threads split real work."""
+    """Wider, odd layers than hypothesis draws, so that two or three threads split real work."""
     rng = np.random.default_rng(7)
     X, y = rng.uniform(0, 1, (301, 67)), rng.integers(0, 10, 301)
     kwargs = dict(learning_rate=0.3, batch_size=batch_size, seed=11, dtype=dtype, **options)
     r = ReferenceTrainer((67, 37, 23, 10), **kwargs)
     r.fit(X, y, 2)
-    for threads in (1, 2):
+    for threads in (1, 2, 3):
         t = Trainer((67, 37, 23, 10), threads=threads, **kwargs)
         t.fit(X, y, 2)
         assert_trainers_agree(t, r, f"threads={threads}")
