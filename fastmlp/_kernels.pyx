@@ -124,6 +124,8 @@ cdef extern from "_blocks.h" nogil:
         FASTMLP_SAMPLES
         FASTMLP_ROWS_F64
         FASTMLP_ROWS_F32
+        FASTMLP_NV_F64  # vectors per block of outputs
+        FASTMLP_NV_F32
     void weighted_sums_block_f64(int examples, const double* const* a, Py_ssize_t n_in,
                                  const double* w, Py_ssize_t stride, double* const* z,
                                  const double* const* next)
@@ -684,12 +686,43 @@ cdef void nudge_row(const Net* net, Py_ssize_t l, Py_ssize_t k,
                       g[j], step, decay, mu)
 
 
-cdef inline void row_range(Py_ssize_t n_in, Py_ssize_t rows, int part, int parts,
-                           Py_ssize_t* k_begin, Py_ssize_t* k_end) noexcept nogil:
-    """Part `part` of `parts` contiguous ranges of n_in weight rows, cut at whole blocks of rows."""
-    cdef Py_ssize_t blocks = n_in // rows
-    k_begin[0] = rows * (blocks * part // parts)
-    k_end[0] = n_in if part == parts - 1 else rows * (blocks * (part + 1) // parts)
+cdef inline Py_ssize_t row_cost(Py_ssize_t n_out, const floating* any) noexcept nogil:
+    """The vector operations per example of a weight row's sums in a layer of n_out outputs
+    (scalar ones when the layer goes one output at a time)."""
+    cdef Py_ssize_t group = group_of(n_out, any)
+    if group == 0:
+        return n_out
+    if group < lanes(any):
+        return (n_out + group - 1) // group  # unit vectors
+    return (n_out + group - 1) // group * (FASTMLP_NV_F64 if floating is double else FASTMLP_NV_F32)
+
+
+cdef inline Py_ssize_t row_cut(const Net* net, Py_ssize_t l, Py_ssize_t rows, int part,
+                               int parts, const floating* any) noexcept nogil:
+    """Where part `part` of `parts` starts in layer l's weight rows.
+
+    The parts cut the rows of all layers, taken in order, into near-equal
+    costs (row_cost), at the whole block of rows nearest each cut."""
+    cdef Py_ssize_t total = 0, offset = 0, before, k
+    for k in range(net.n_layers):
+        if k == l:
+            offset = total
+        total += net.sizes[k] * row_cost(net.sizes[k + 1], any)
+    if part >= parts:
+        return net.sizes[l]
+    before = total * part // parts - offset  # the cost of layer l's rows before the cut
+    if before <= 0:
+        return 0
+    k = row_cost(net.sizes[l + 1], any) * rows  # the cost of a block of rows
+    return min(net.sizes[l], rows * ((2 * before + k) // (2 * k)))
+
+
+cdef inline void row_range(const Net* net, Py_ssize_t l, int part, int parts,
+                           Py_ssize_t* k_begin, Py_ssize_t* k_end,
+                           const floating* any) noexcept nogil:
+    """Part `part` of `parts` of layer l's weight rows, k_begin … k_end (see row_cut)."""
+    k_begin[0] = row_cut(net, l, rows_of(any), part, parts, any)
+    k_end[0] = row_cut(net, l, rows_of(any), part + 1, parts, any)
 
 
 cdef void nudge_chunk(const Net* net, int part, int parts, Py_ssize_t i0, Py_ssize_t i1,
@@ -703,7 +736,7 @@ cdef void nudge_chunk(const Net* net, int part, int parts, Py_ssize_t i0, Py_ssi
     """
     cdef Py_ssize_t l, k, k_end
     for l in range(net.n_layers):
-        row_range(net.sizes[l], rows_of(gwt), part, parts, &k, &k_end)
+        row_range(net, l, part, parts, &k, &k_end, gwt)
         if group_of(net.sizes[l + 1], gwt):
             while k + rows_of(gwt) <= k_end:
                 nudge_rows(net, l, k, i0, i1, X, idx, act, delta, gwt, wt, step, decay, mu, vwt)
@@ -720,7 +753,7 @@ cdef void divide_part(const Net* net, int part, int parts, Py_ssize_t m,
     cdef floating* g
     for l in range(net.n_layers):
         n_out = net.sizes[l + 1]
-        row_range(net.sizes[l], rows_of(gwt), part, parts, &k_begin, &k_end)
+        row_range(net, l, part, parts, &k_begin, &k_end, gwt)
         g = gwt + net.w_off[l] + k_begin * n_out
         for j in range((k_end - k_begin) * n_out):
             g[j] = g[j] / <floating>m
