@@ -134,5 +134,12 @@ def activate_layer(z: NDArray[_Float], bias: NDArray[_Float], out: NDArray[_Floa
     """out[i] = activation ``kind`` of z[i] + bias for each row, as the forward pass computes
     a block's units: the rows SAMPLE_BLOCK at a time, side by side. For tests."""
 
+GRADIENT_ROWS: Final[dict[str, int]]
+"""Weight rows per gradient block, by dtype: threads split the rows at multiples of these."""
+
+def row_ranges(sizes: NDArray[np.intp], like: NDArray[_Float], out: NDArray[np.intp]) -> None:
+    """out[p, l] = the weight rows [first, end) of layer l that thread p of out.shape[0] takes
+    in the gradient sums of a network of ``sizes``, in the dtype of ``like``. For tests."""
+
 def activation(z: NDArray[_Float], out: NDArray[_Float], kind: int) -> None:
     """Element-wise activation ``kind`` (SIGMOID, RELU or TANH), for tests."""

@@ -555,9 +555,9 @@ cdef void backprop_block(const Net* net, Py_ssize_t i0, Py_ssize_t ns,
                          const Py_ssize_t* fetch) noexcept nogil:
     """Forward and backward pass of the ns ≤ SAMPLES examples idx[i0 …].
 
-    The inputs and targets of the ns examples idx[fetch[0]] … (the thread's examples
-    after the next block, from the next mini-batch perhaps) are fetched into cache
-    meanwhile."""
+    The inputs and targets of the ns examples idx[fetch[0]] … (those 2·SAMPLES places
+    further on in the thread's sequence, from the next mini-batch perhaps) are fetched
+    into cache meanwhile."""
     cdef const floating* x[SAMPLES]
     cdef const floating* next[SAMPLES]
     cdef floating* rows[SAMPLES]
@@ -688,10 +688,12 @@ cdef void nudge_row(const Net* net, Py_ssize_t l, Py_ssize_t k,
 
 cdef inline Py_ssize_t row_cost(Py_ssize_t n_out, const floating* any) noexcept nogil:
     """The vector operations per example of a weight row's sums in a layer of n_out outputs
-    (scalar ones when the layer goes one output at a time)."""
+    (scalar ones when the layer goes one output at a time, or in a build without vectors)."""
     cdef Py_ssize_t group = group_of(n_out, any)
     if group == 0:
         return n_out
+    if vector_lanes(any) == 0:  # blocks of scalar sums
+        return (n_out + group - 1) // group * group
     if group < lanes(any):
         return (n_out + group - 1) // group  # unit vectors
     return (n_out + group - 1) // group * (FASTMLP_NV_F64 if floating is double else FASTMLP_NV_F32)
@@ -702,19 +704,22 @@ cdef inline Py_ssize_t row_cut(const Net* net, Py_ssize_t l, Py_ssize_t rows, in
     """Where part `part` of `parts` starts in layer l's weight rows.
 
     The parts cut the rows of all layers, taken in order, into near-equal
-    costs (row_cost), at the whole block of rows nearest each cut."""
-    cdef Py_ssize_t total = 0, offset = 0, before, k
+    costs (row_cost), each cut at the nearest multiple of the block of rows,
+    or at the layer's end if that multiple is past it. In 64-bit integers:
+    the costs of a large network times the parts overflow 32 bits."""
+    cdef int64_t total = 0, offset = 0, before, block
+    cdef Py_ssize_t k
     for k in range(net.n_layers):
         if k == l:
             offset = total
-        total += net.sizes[k] * row_cost(net.sizes[k + 1], any)
+        total += <int64_t>net.sizes[k] * row_cost(net.sizes[k + 1], any)
     if part >= parts:
         return net.sizes[l]
     before = total * part // parts - offset  # the cost of layer l's rows before the cut
     if before <= 0:
         return 0
-    k = row_cost(net.sizes[l + 1], any) * rows  # the cost of a block of rows
-    return min(net.sizes[l], rows * ((2 * before + k) // (2 * k)))
+    block = <int64_t>row_cost(net.sizes[l + 1], any) * rows
+    return <Py_ssize_t>min(<int64_t>net.sizes[l], rows * ((2 * before + block) // (2 * block)))
 
 
 cdef inline void row_range(const Net* net, Py_ssize_t l, int part, int parts,
@@ -903,7 +908,7 @@ cdef void batch_member(const Net* net, const floating* X, const floating* Y,
                               me, parts, &next_stop)
         i = start
         while i < stop:
-            # Blocks as even as they go: 18 examples as 6 + 6 + 6, not 8 + 8 + 2.
+            # Blocks as even as they go: with blocks of 8, 18 examples as 6 + 6 + 6, not 8 + 8 + 2.
             blocks = (stop - i + SAMPLES - 1) // SAMPLES
             ns = (stop - i + blocks - 1) // blocks
             # The examples 2·SAMPLES places further in the member's sequence: its share
@@ -1176,6 +1181,25 @@ def activate_layer(const floating[:, ::1] z, const floating[::1] bias, floating[
             activate_rows(rows, min(<Py_ssize_t>SAMPLES, z.shape[0] - i0), &bias[0],
                           z.shape[1], kind)
             i0 += SAMPLES
+
+
+#: Weight rows per gradient block, by dtype: threads split the rows at multiples of these.
+GRADIENT_ROWS = {"float64": FASTMLP_ROWS_F64, "float32": FASTMLP_ROWS_F32}
+
+
+def row_ranges(const Py_ssize_t[::1] sizes, const floating[::1] like, Py_ssize_t[:, :, ::1] out):
+    """out[p, l] = the weight rows [first, end) of layer l that thread p of out.shape[0] takes
+    in the gradient sums of a network of ``sizes``, in the dtype of ``like``. For tests."""
+    cdef Net net
+    cdef Py_ssize_t l, k_begin, k_end
+    cdef int p, parts = <int>out.shape[0]
+    net.n_layers = sizes.shape[0] - 1
+    net.sizes = &sizes[0]  # all that row_range reads
+    for p in range(parts):
+        for l in range(net.n_layers):
+            row_range(&net, l, p, parts, &k_begin, &k_end, &like[0])
+            out[p, l, 0] = k_begin
+            out[p, l, 1] = k_end
 
 
 def activation(const floating[::1] z, floating[::1] out, int kind):

@@ -13,7 +13,7 @@ from helpers import assert_same_bits, assert_trainers_agree
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fastmlp import DivergenceError, ReferenceTrainer, StepDecay, Trainer
+from fastmlp import DivergenceError, ReferenceTrainer, StepDecay, Trainer, _kernels
 
 LAYOUTS = ["contiguous", "fortran", "strided", "readonly", "float32", "float64"]
 
@@ -137,6 +137,44 @@ def test_odd_sizes_with_threads(dtype, options, batch_size):
         t.fit(X, y, 2)
         assert_trainers_agree(t, r, f"threads={threads}")
         assert_same_bits(t.forward(X), r.forward(X), "forward")
+
+
+@given(
+    sizes=st.lists(st.integers(1, 300), min_size=2, max_size=6),
+    parts=st.integers(1, 64),
+    dtype=st.sampled_from(["float32", "float64"]),
+)
+def test_threads_split_the_weight_rows_exactly(sizes, parts, dtype):
+    """Each layer's weight rows go to the threads in contiguous ranges that cover them once,
+    cut at whole gradient blocks or at the layer's end: no row summed twice or never."""
+    out = np.empty((parts, len(sizes) - 1, 2), dtype=np.intp)
+    _kernels.row_ranges(np.array(sizes, dtype=np.intp), np.zeros(1, dtype), out)
+    rows = _kernels.GRADIENT_ROWS[dtype]
+    for l, n in enumerate(sizes[:-1]):
+        first, end = out[:, l, 0], out[:, l, 1]
+        assert first[0] == 0 and end[-1] == n
+        assert np.array_equal(first[1:], end[:-1]) and np.all(first <= end)
+        assert all(cut % rows == 0 or cut == n for cut in end)
+
+
+@given(
+    sizes=st.lists(st.integers(1, 20), min_size=2, max_size=5),
+    parts=st.integers(1, 8),
+    dtype=st.sampled_from(["float32", "float64"]),
+)
+def test_threads_get_near_equal_shares_of_the_weights(sizes, parts, dtype):
+    """With every layer's outputs whole blocks of 16, each thread's weights differ from an
+    equal share by one block of rows at most, and by the rounding of its two cuts to whole
+    vector operations (16 weights at most each)."""
+    sizes = [sizes[0]] + [16 * s for s in sizes[1:]]
+    out = np.empty((parts, len(sizes) - 1, 2), dtype=np.intp)
+    _kernels.row_ranges(np.array(sizes, dtype=np.intp), np.zeros(1, dtype), out)
+    rows = _kernels.GRADIENT_ROWS[dtype]
+    weights = [sum((e - f) * n_out for (f, e), n_out in zip(part, sizes[1:])) for part in out]
+    block = rows * max(sizes[1:])
+    total = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+    assert sum(weights) == total
+    assert all(abs(w - total / parts) <= block + 2 * 16 for w in weights)
 
 
 def test_labels_and_one_hot_targets_train_alike():
