@@ -105,12 +105,14 @@ typedef float fastmlp_vf32 __attribute__((vector_size(FASTMLP_VBYTES)));
 /* Integer vectors of the same lanes, for exp's bit operations and for
  * comparisons, whose results are lanes of all ones or all zeros. */
 typedef long long fastmlp_vi64 __attribute__((vector_size(FASTMLP_VBYTES)));
+typedef int fastmlp_vi32 __attribute__((vector_size(FASTMLP_VBYTES)));
 typedef float fastmlp_uf32 __attribute__((vector_size(FASTMLP_UBYTES_F32)));
 typedef int fastmlp_ui32 __attribute__((vector_size(FASTMLP_UBYTES_F32)));
 #endif
 
 #define FASTMLP_T double
 #define FASTMLP_V fastmlp_vf64
+#define FASTMLP_VI fastmlp_vi64
 #define FASTMLP_U fastmlp_vf64
 #define FASTMLP_UI fastmlp_vi64
 #define FASTMLP_F64 1
@@ -122,6 +124,7 @@ typedef int fastmlp_ui32 __attribute__((vector_size(FASTMLP_UBYTES_F32)));
 #include "_blocks_impl.h"
 #undef FASTMLP_T
 #undef FASTMLP_V
+#undef FASTMLP_VI
 #undef FASTMLP_U
 #undef FASTMLP_UI
 #undef FASTMLP_F64
@@ -133,6 +136,7 @@ typedef int fastmlp_ui32 __attribute__((vector_size(FASTMLP_UBYTES_F32)));
 
 #define FASTMLP_T float
 #define FASTMLP_V fastmlp_vf32
+#define FASTMLP_VI fastmlp_vi32
 #define FASTMLP_U fastmlp_uf32
 #define FASTMLP_UI fastmlp_ui32
 #define FASTMLP_F64 0
@@ -144,6 +148,7 @@ typedef int fastmlp_ui32 __attribute__((vector_size(FASTMLP_UBYTES_F32)));
 #include "_blocks_impl.h"
 #undef FASTMLP_T
 #undef FASTMLP_V
+#undef FASTMLP_VI
 #undef FASTMLP_U
 #undef FASTMLP_UI
 #undef FASTMLP_F64

@@ -200,144 +200,51 @@ static void FASTMLP_NAME(step_then_sums)(
 }
 
 #ifdef FASTMLP_VECTORS
-#define UI FASTMLP_UI
+/* Activations and deltas (_units_impl.h) a unit vector at a time; for float32
+ * with AVX-512, layers of 16 units or more a whole vector at a time. */
+#define AV U
+#define AVI FASTMLP_UI
+#define AL UL
+#define ALOAD ULOAD
+#define ASTORE USTORE
+#define UNAME(f) FASTMLP_NAME(f##_unit)
+#include "_units_impl.h"
+#if FASTMLP_LANES > FASTMLP_ULANES
+#define FASTMLP_WIDE_UNITS 1
+#define AV V
+#define AVI FASTMLP_VI
+#define AL L
+#define ALOAD LOAD
+#define ASTORE STORE
+#define UNAME(f) FASTMLP_NAME(f##_wide)
+#include "_units_impl.h"
+#endif
 
-static inline U FASTMLP_NAME(splat)(T c)
-{
-    U v;
-    for (int i = 0; i < UL; i++) v[i] = c;
-    return v;
-}
-#define SPLAT FASTMLP_NAME(splat)
-
-/* The lanes of a where m is all ones, of b where it is all zeros. */
-static inline U FASTMLP_NAME(select)(UI m, U a, U b) { return (U)(((UI)a & m) | ((UI)b & ~m)); }
-#define SELECT FASTMLP_NAME(select)
-
-/* exp() above lane by lane, on E vectors side by side: each step for all E
- * before the next, so that E independent chains fill the pipelines instead of
- * one waiting on its own latency. The same operations on the same constants
- * in the same order as exp(), so the same bits. */
-static inline FASTMLP_ALWAYS_INLINE void FASTMLP_NAME(vexp_side)(int E, U* x)
-{
-    U t[FASTMLP_SAMPLES], r[FASTMLP_SAMPLES], p[FASTMLP_SAMPLES];
-    for (int e = 0; e < E; e++) {
-        x[e] = SELECT(x[e] < SPLAT((T)EXP_LO), SPLAT((T)EXP_LO), x[e]);
-        x[e] = SELECT(x[e] > SPLAT((T)EXP_HI), SPLAT((T)EXP_HI), x[e]);
-        t[e] = x[e] * (T)EXP_LOG2_E + (T)EXP_SHIFTER;
-        U kf = t[e] - (T)EXP_SHIFTER;
-        r[e] = (x[e] - kf * (T)EXP_LN2_HI) - kf * (T)EXP_LN2_LO;
-        p[e] = SPLAT((T)fastmlp_inv_factorial[EXP_DEGREE]);
-    }
-#pragma GCC unroll 16
-    for (int n = EXP_DEGREE - 1; n >= 0; n--)
-        for (int e = 0; e < E; e++) p[e] = p[e] * r[e] + (T)fastmlp_inv_factorial[n];
-    for (int e = 0; e < E; e++) {
-        UI k = (UI)t[e] - (UI)SPLAT((T)EXP_SHIFTER);
-        UI k1 = k >> 1;
-        U two_k1 = (U)((k1 + EXP_BIAS) << EXP_MANTISSA_BITS);
-        U two_k2 = (U)((k - k1 + EXP_BIAS) << EXP_MANTISSA_BITS);
-        x[e] = (p[e] * two_k1) * two_k2;
-    }
-}
-
-/* activate() of _kernels.pyx lane by lane on E vectors side by side, for the
- * kinds FASTMLP_SIGMOID, FASTMLP_RELU and FASTMLP_TANH. */
-static inline FASTMLP_ALWAYS_INLINE void FASTMLP_NAME(vactivate_side)(int E, U* z, int kind)
-{
-    U u[FASTMLP_SAMPLES];
-    if (kind == FASTMLP_SIGMOID) {
-        for (int e = 0; e < E; e++) u[e] = -z[e];
-        FASTMLP_NAME(vexp_side)(E, u);
-        for (int e = 0; e < E; e++) z[e] = (T)1 / ((T)1 + u[e]);
-    } else if (kind == FASTMLP_TANH) {
-        for (int e = 0; e < E; e++)  /* −2|z|: |z| has the sign bit cleared */
-            u[e] = (T)-2 * (U)((UI)z[e] & ~(UI)SPLAT((T)-0.0));
-        FASTMLP_NAME(vexp_side)(E, u);
-        for (int e = 0; e < E; e++) {
-            U v = ((T)1 - u[e]) / ((T)1 + u[e]);
-            z[e] = SELECT(z[e] >= (T)0, v, -v);
-        }
-    } else {  /* ReLU: NaN passes, −0 becomes +0 */
-        for (int e = 0; e < E; e++) z[e] = SELECT(z[e] <= (T)0, SPLAT((T)0), z[e]);
-    }
-}
-
-/* z_e ← activation(z_e + bias) over the n ≥ UL units of E examples' rows, UL
- * units of all E rows at a time. When UL does not divide n, the last vector
- * ends at n and overlaps the one before: it is computed first, from the
- * inputs, and stored last, so the overlap is computed twice from the same
- * inputs and stored twice, the same. */
-static inline FASTMLP_ALWAYS_INLINE void FASTMLP_NAME(activate_side)(
-    int E, T* const* z, const T* bias, Py_ssize_t n, int kind)
-{
-    Py_ssize_t last = n - UL;
-    U v[FASTMLP_SAMPLES], tail[FASTMLP_SAMPLES];
-    for (int e = 0; e < E; e++) tail[e] = ULOAD(z[e] + last) + ULOAD(bias + last);
-    FASTMLP_NAME(vactivate_side)(E, tail, kind);
-    for (Py_ssize_t j = 0; j < last; j += UL) {
-        for (int e = 0; e < E; e++) v[e] = ULOAD(z[e] + j) + ULOAD(bias + j);
-        FASTMLP_NAME(vactivate_side)(E, v, kind);
-        for (int e = 0; e < E; e++) USTORE(z[e] + j, v[e]);
-    }
-    for (int e = 0; e < E; e++) USTORE(z[e] + last, tail[e]);
-}
-
-static inline FASTMLP_ALWAYS_INLINE void FASTMLP_NAME(activate_kind)(
-    int rows, T* const* z, const T* bias, Py_ssize_t n, int kind)
-{
-    for (; rows >= FASTMLP_SAMPLES; rows -= FASTMLP_SAMPLES, z += FASTMLP_SAMPLES)
-        FASTMLP_NAME(activate_side)(FASTMLP_SAMPLES, z, bias, n, kind);
-    if (FASTMLP_SAMPLES > 4 && rows >= 4) {
-        FASTMLP_NAME(activate_side)(4, z, bias, n, kind);
-        rows -= 4, z += 4;
-    }
-    if (rows >= 2) {
-        FASTMLP_NAME(activate_side)(2, z, bias, n, kind);
-        rows -= 2, z += 2;
-    }
-    if (rows)
-        FASTMLP_NAME(activate_side)(1, z, bias, n, kind);
-}
-
-/* One example's deltas of a layer of n ≥ UL units from the next layer's n_next
- * deltas d_next: d_k = (Σ_j W[j][k]·d_next_j)·σ'(a_k), the sum over j = 0 …
- * n_next−1 in order, σ' from the activations a (derivative() of _kernels.pyx,
- * lane by lane). W is not transposed here (row j starts at w + j·n), so UL
- * units k go at a time; the last vector ends at n and overlaps the one before,
- * storing the same values again. */
+/* One example's deltas of a layer of n ≥ UL units (see _units_impl.h). */
 static void FASTMLP_NAME(deltas_back)(const T* w, Py_ssize_t n, const T* d_next, Py_ssize_t n_next,
                                       const T* a, int kind, T* d)
 {
-    for (Py_ssize_t k = 0;; k += UL) {
-        if (k > n - UL) k = n - UL;
-        U s = ULOAD(w + k) * d_next[0];
-        for (Py_ssize_t j = 1; j < n_next; j++) s = s + ULOAD(w + j * n + k) * d_next[j];
-        U ak = ULOAD(a + k), slope;
-        if (kind == FASTMLP_SIGMOID)
-            slope = ak * ((T)1 - ak);
-        else if (kind == FASTMLP_TANH)
-            slope = (T)1 - ak * ak;
-        else
-            slope = SELECT(ak > (T)0, SPLAT((T)1), SPLAT((T)0));
-        USTORE(d + k, s * slope);
-        if (k == n - UL) return;
+#ifdef FASTMLP_WIDE_UNITS
+    if (n >= L) {
+        FASTMLP_NAME(deltas_wide)(w, n, d_next, n_next, a, kind, d);
+        return;
     }
+#endif
+    FASTMLP_NAME(deltas_unit)(w, n, d_next, n_next, a, kind, d);
 }
 
 /* z_i ← activation(z_i + bias) for the rows z_0 … z_{rows−1} of n ≥ UL units each. */
 static void FASTMLP_NAME(activate_units)(int rows, T* const* z, const T* bias, Py_ssize_t n, int kind)
 {
-    if (kind == FASTMLP_SIGMOID)
-        FASTMLP_NAME(activate_kind)(rows, z, bias, n, FASTMLP_SIGMOID);
-    else if (kind == FASTMLP_TANH)
-        FASTMLP_NAME(activate_kind)(rows, z, bias, n, FASTMLP_TANH);
-    else
-        FASTMLP_NAME(activate_kind)(rows, z, bias, n, FASTMLP_RELU);
+#ifdef FASTMLP_WIDE_UNITS
+    if (n >= L) {
+        FASTMLP_NAME(activate_wide)(rows, z, bias, n, kind);
+        return;
+    }
+#endif
+    FASTMLP_NAME(activate_unit)(rows, z, bias, n, kind);
 }
-#undef UI
-#undef SPLAT
-#undef SELECT
+#undef FASTMLP_WIDE_UNITS
 #else
 /* Never called without vectors (FASTMLP_UNIT_LANES_* is 0): the kernels refer to them. */
 static void FASTMLP_NAME(activate_units)(int rows, T* const* z, const T* bias, Py_ssize_t n, int kind) {}

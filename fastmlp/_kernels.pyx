@@ -11,7 +11,7 @@ The file has three layers:
 (b) loops over blocks of up to SAMPLES examples (forward pass), one example
     (backward pass) and blocks of weight rows (the sums of the nudges over
     a mini-batch, then the step), whose innermost register blocks are in
-    _blocks_impl.h and _vectors_impl.h; and the mini-batch and the epoch,
+    _blocks_impl.h, _vectors_impl.h and _units_impl.h; and the mini-batch and the epoch,
     run by a team of threads in one parallel region with barriers between
     the phases;
 (c) the entry points the Python layer calls: a whole epoch, the forward
