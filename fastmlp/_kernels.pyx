@@ -689,14 +689,15 @@ cdef void nudge_row(const Net* net, Py_ssize_t l, Py_ssize_t k,
 cdef inline Py_ssize_t row_cost(Py_ssize_t n_out, const floating* any) noexcept nogil:
     """The vector operations per example of a weight row's sums in a layer of n_out outputs
     (scalar ones when the layer goes one output at a time, or in a build without vectors)."""
-    cdef Py_ssize_t group = group_of(n_out, any)
+    cdef Py_ssize_t group = group_of(n_out, any), groups
     if group == 0:
         return n_out
+    groups = (n_out + group - 1) // group
     if vector_lanes(any) == 0:  # blocks of scalar sums
-        return (n_out + group - 1) // group * group
-    if group < lanes(any):
-        return (n_out + group - 1) // group  # unit vectors
-    return (n_out + group - 1) // group * (FASTMLP_NV_F64 if floating is double else FASTMLP_NV_F32)
+        return groups * group
+    if group < lanes(any):  # unit vectors
+        return groups
+    return groups * (FASTMLP_NV_F64 if floating is double else FASTMLP_NV_F32)
 
 
 cdef inline Py_ssize_t row_cut(const Net* net, Py_ssize_t l, Py_ssize_t rows, int part,

@@ -110,7 +110,7 @@ static inline FASTMLP_ALWAYS_INLINE void UNAME(activate_kind)(
  * units k go at a time; the last vector ends at n and overlaps the one before,
  * storing the same values again. */
 static void UNAME(deltas)(const T* w, Py_ssize_t n, const T* d_next, Py_ssize_t n_next,
-                                      const T* a, int kind, T* d)
+                          const T* a, int kind, T* d)
 {
     for (Py_ssize_t k = 0;; k += AL) {
         if (k > n - AL) k = n - AL;
