@@ -97,7 +97,10 @@ extensions = [
     Extension(
         "fastmlp._kernels",
         ["fastmlp/_kernels.pyx"],
-        depends=["fastmlp/_blocks.h", "fastmlp/_blocks_impl.h", "fastmlp/_vectors_impl.h", "fastmlp/_units_impl.h"],
+        depends=[
+            "fastmlp/_layers.pxi", "fastmlp/_blocks.h", "fastmlp/_blocks_impl.h", "fastmlp/_vectors_impl.h",
+            "fastmlp/_units_impl.h", "fastmlp/_tiles_impl.h",
+        ],
     )
 ]
 

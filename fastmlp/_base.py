@@ -377,9 +377,11 @@ class BaseTrainer:
         """Whatever _train_slice needs for an epoch over n_samples examples."""
         return None
 
-    def _train_slice(self, X, Y, perm, cost_sum, buffers, rate):
+    def _train_slice(self, X, Y, perm, cost_sum, buffers, rate, first, last):
         """SGD over whole mini-batches in the order of ``perm``, with the epoch's :class:`_Rate`;
-        returns ``cost_sum`` plus their examples' costs e_x, added one at a time in float64."""
+        returns ``cost_sum`` plus their examples' costs e_x, added one at a time in float64.
+        ``first`` and ``last`` say whether the slice begins and ends the epoch: in between, the
+        parameters may be held in the buffers rather than in the attributes."""
         raise NotImplementedError
 
     def _forward(self, X):
@@ -422,8 +424,9 @@ class BaseTrainer:
             )
         return _Rate(eta, decay)
 
-    def _train_epoch(self, X, Y, perm, rate):
-        """One epoch of SGD in the order of ``perm``; returns Σ_x e_x.
+    def _train_epoch(self, X, Y, perm, rate, buffers):
+        """One epoch of SGD in the order of ``perm`` with the work buffers of _epoch_buffers;
+        returns Σ_x e_x.
 
         The epoch goes in slices of whole mini-batches, each about SLICE_WORK
         multiply-adds, so that a KeyboardInterrupt arrives between two slices.
@@ -432,10 +435,11 @@ class BaseTrainer:
         per_example = 2 * sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
         batches = max(1, SLICE_WORK // (per_example * self.batch_size))
         length = batches * self.batch_size
-        buffers = self._epoch_buffers(len(X))
         cost_sum = 0.0
         for start in range(0, len(perm), length):
-            cost_sum = self._train_slice(X, Y, perm[start : start + length], cost_sum, buffers, rate)
+            cost_sum = self._train_slice(
+                X, Y, perm[start : start + length], cost_sum, buffers, rate, start == 0, start + length >= len(perm)
+            )
         return cost_sum
 
     def _check_X(self, X: ArrayLike, name: str = "X") -> FloatArray:
@@ -571,6 +575,7 @@ class BaseTrainer:
                 raise ValueError("early_stopping needs validation_data=(X_val, y_val) to watch")
         history = History()
         best = None  # early stopping: (accuracy, epoch, state)
+        buffers = self._epoch_buffers(len(X)) if epochs else None  # allocated once per fit
         for _ in range(epochs):
             epoch = len(self.history) + 1
             rate = self._rate(epoch, len(X))
@@ -580,7 +585,7 @@ class BaseTrainer:
                 perm = self._rng.permutation(len(X))
                 # Divergence is reported once, below, rather than as NumPy warnings.
                 with np.errstate(over="ignore", invalid="ignore"):
-                    cost_sum = self._train_epoch(X, Y, perm, rate)
+                    cost_sum = self._train_epoch(X, Y, perm, rate, buffers)
                 seconds = time.perf_counter() - start
                 train_cost = cost_sum / ((2 if self.cost == "quadratic" else 1) * len(X))
                 if not (np.isfinite(train_cost) and self._parameters_finite()):

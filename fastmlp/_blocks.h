@@ -58,6 +58,29 @@
 #define FASTMLP_ROWS_F64 4
 #define FASTMLP_ROWS_F32 4
 #endif
+/* The wide layers' register tiles (_tiles_impl.h): FASTMLP_TILE_ROWS rows
+ * (examples, or weight rows) × FASTMLP_TILE_NV vectors of sums. Without
+ * fused multiply-add each term needs a register for its product besides
+ * the sum's: the 16 registers of AVX and SSE2 hold 6 × 2 sums, the two
+ * vectors of the packed operand, the broadcast and the product. 12 chains
+ * of sums cover the latency of the additions where 8 do not (AMD Zen 3:
+ * 23.3 against 16.0 G multiply-adds/s in float64). AVX-512's 32 registers
+ * hold 8 × 2, which reach Zen 4's limit. */
+#if FASTMLP_VBYTES == 64
+#define FASTMLP_TILE_ROWS 8
+#else
+#define FASTMLP_TILE_ROWS 6
+#endif
+#define FASTMLP_TILE_NV 2
+#define FASTMLP_TILE_F64 (FASTMLP_TILE_NV * FASTMLP_VBYTES / 8)
+#define FASTMLP_TILE_F32 (FASTMLP_TILE_NV * FASTMLP_VBYTES / 4)
+typedef char fastmlp_check_tile_rows[FASTMLP_TILE_ROWS <= 8 ? 1 : -1];
+/* Larger mini-batches go through the wide layers' forward and backward
+ * products in chunks of this many examples (a multiple of every tile's
+ * columns), each chunk's packed operand small enough for L2 (whole
+ * mini-batches of 1000 float64 examples lost a third of their speed so). */
+#define FASTMLP_CHUNK_EXAMPLES 256
+
 /* 1/n! for exp's Taylor polynomial, n = 0 … 13: fastmlp.reference's literals. */
 static const double fastmlp_inv_factorial[14] = {
     1.0, 1.0, 0.5, 0.16666666666666666, 0.041666666666666664, 0.008333333333333333,

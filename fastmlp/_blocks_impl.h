@@ -79,6 +79,44 @@ static inline T FASTMLP_NAME(exp)(T x)
     return (p * two_k1) * two_k2;
 }
 
+/* A finished gradient sum s into the weight *c: stored as it is, or with
+ * step_out the step of the arithmetic contract (velocity *vel, or NULL), as
+ * STEP_VECTOR below. */
+static inline void FASTMLP_NAME(take_step)(T* c, T s, int step_out, T step, T decay, T mu, T* vel)
+{
+    if (!step_out) {
+        *c = s;
+    } else if (vel) {
+        *vel = mu * *vel - step * s;
+        *c = decay * *c + *vel;
+    } else {
+        *c = decay * *c - step * s;  /* decay·w is w when decay is 1 */
+    }
+}
+
+#ifdef FASTMLP_VECTORS
+/* A finished vector of gradient sums s into the weights at o (vectors of type
+ * VT, loaded and stored by VLOAD and VSTORE): stored as it is, or with
+ * step_out the step of the arithmetic contract (velocities at pv, or NULL):
+ *   w = w − step·s                           (decay 1, no velocities)
+ *   w = (decay·w) − step·s                   (no velocities)
+ *   v = (mu·v) − step·s, w = (decay·w) + v   (velocities) */
+#define STEP_VECTOR(VT, VLOAD, VSTORE, o, pv, s, step_out, step, decay, mu)          \
+    do {                                                                          \
+        if (!(step_out)) {                                                        \
+            VSTORE(o, s);                                                         \
+        } else if (pv) {                                                          \
+            VT v_ = (mu) * VLOAD(pv) - (step) * (s);                              \
+            VSTORE(pv, v_);                                                       \
+            VSTORE(o, (decay) * VLOAD(o) + v_);                                   \
+        } else if ((decay) != 1) {                                                \
+            VSTORE(o, (decay) * VLOAD(o) - (step) * (s));                         \
+        } else {                                                                  \
+            VSTORE(o, VLOAD(o) - (step) * (s));                                   \
+        }                                                                         \
+    } while (0)
+#endif
+
 /* The two sweeps (_vectors_impl.h) over the block's vectors, then over
  * single unit vectors. */
 #define SV V
@@ -97,6 +135,9 @@ static inline T FASTMLP_NAME(exp)(T x)
 #define SUMS_OF FASTMLP_NAME(unit_sums_of)
 #define NUDGE_BLOCK FASTMLP_NAME(nudge_narrow)
 #include "_vectors_impl.h"
+
+/* The wide layers' tiles and the blocked products built on them. */
+#include "_tiles_impl.h"
 
 /* f(examples, a, n_in, w, stride, z, next) with the count of examples,
  * 1 … FASTMLP_SAMPLES, made a constant for the compiler, which then keeps
@@ -265,6 +306,7 @@ static void FASTMLP_NAME(deltas_back)(const T* w, Py_ssize_t n, const T* d_next,
 #undef EXP_UINT
 
 #ifdef FASTMLP_VECTORS
+#undef STEP_VECTOR
 #undef V
 #undef LOAD
 #undef STORE

@@ -58,6 +58,10 @@ def train_epoch(
     w_back: NDArray[_Float],
     vwt: NDArray[_Float],
     vb: NDArray[_Float],
+    pw: NDArray[_Float],
+    pv: NDArray[_Float],
+    pack: NDArray[_Float],
+    scratch: NDArray[_Float],
     sizes: NDArray[np.intp],
     w_off: NDArray[np.intp],
     a_off: NDArray[np.intp],
@@ -69,16 +73,25 @@ def train_epoch(
     momentum: float,
     batch_size: int,
     threads: int,
+    by_layers: bool,
+    enter: bool,
+    leave: bool,
     cost_sum: float = 0.0,
 ) -> float:
     """SGD over the examples in the order of ``perm``, in mini-batches; updates wt and b.
 
-    ``act``, ``delta`` and ``err`` hold at least min(batch_size, n) rows; ``w_back`` holds
-    a row per thread, each of at least the hidden layers' weights (w_off[L] − w_off[1], and 1).
-    With ``momentum`` > 0, ``vwt`` and ``vb`` are the velocities, updated too;
-    without, they are not touched. Returns cost_sum + Σ_x e_x, added in
-    float64 in the order visited: an epoch may go in several calls, each
-    continuing the sum.
+    ``act``, ``delta`` and ``err`` hold at least min(batch_size, n) rows. With
+    ``momentum`` > 0, ``vwt`` and ``vb`` are the velocities, updated too; without, they
+    are not touched. Returns cost_sum + Σ_x e_x, added in float64 in the order visited:
+    an epoch may go in several calls, each continuing the sum.
+
+    In blocks of examples, ``gwt`` holds the gradient sums and ``w_back`` a row per
+    thread, each of at least the hidden layers' weights (w_off[L] − w_off[1], and 1).
+    ``by_layers`` (see plan()), these are not touched; ``pw`` holds the weights in panels
+    (and ``pv`` the velocities, with momentum), ``pack`` a row per thread and ``scratch``
+    is the team's, all of plan()'s sizes. The weights (and velocities) go into the panels
+    if ``enter`` and come back if ``leave``: an epoch in several calls keeps them there
+    from its first call to its last, and wt (vwt) is stale in between.
     """
 
 def forward(
@@ -87,6 +100,8 @@ def forward(
     b: NDArray[_Float],
     scratch: NDArray[_Float],
     out: NDArray[_Float],
+    pw: NDArray[_Float],
+    pack: NDArray[_Float],
     sizes: NDArray[np.intp],
     w_off: NDArray[np.intp],
     a_off: NDArray[np.intp],
@@ -94,10 +109,14 @@ def forward(
     output: int,
     cost: int,
     threads: int,
+    by_layers: bool,
 ) -> None:
     """Output activations of every row of X into ``out``.
 
-    ``scratch`` has SAMPLE_BLOCK rows per thread, of the network's width.
+    In blocks of examples, ``scratch`` has SAMPLE_BLOCK rows per thread, of the network's
+    width. ``by_layers``, the examples go ``scratch.shape[0]`` at a time, a layer at a
+    time; ``pw`` takes the weights in panels and ``pack`` has a row per thread, of plan()'s
+    sizes for that many examples.
     """
 
 def gradients(
@@ -112,6 +131,9 @@ def gradients(
     delta: NDArray[_Float],
     err: NDArray[_Float],
     w_back: NDArray[_Float],
+    pw: NDArray[_Float],
+    pack: NDArray[_Float],
+    scratch: NDArray[_Float],
     sizes: NDArray[np.intp],
     w_off: NDArray[np.intp],
     a_off: NDArray[np.intp],
@@ -119,10 +141,11 @@ def gradients(
     output: int,
     cost: int,
     threads: int,
+    by_layers: bool,
 ) -> None:
     """The mini-batch gradient over the examples ``order`` (G/m, g/m) into gwt and gb.
 
-    The buffers are train_epoch's, for m = len(order) examples."""
+    The buffers are train_epoch's, for m = len(order) examples (gwt in either way)."""
 
 def exp(x: NDArray[_Float], out: NDArray[_Float]) -> None:
     """Element-wise :func:`fastmlp.reference.exp`, for tests."""
@@ -133,6 +156,12 @@ def log(x: NDArray[_Float], out: NDArray[_Float]) -> None:
 def activate_layer(z: NDArray[_Float], bias: NDArray[_Float], out: NDArray[_Float], kind: int) -> None:
     """out[i] = activation ``kind`` of z[i] + bias for each row, as the forward pass computes
     a block's units: the rows SAMPLE_BLOCK at a time, side by side. For tests."""
+
+def plan(sizes: NDArray[np.intp], m: int, like: NDArray[_Float]) -> tuple[bool, int, int, int]:
+    """How mini-batches of up to m examples of a network of ``sizes`` go, in the dtype of
+    ``like``: (by_layers, panels, pack, scratch), whether a layer at a time, and the sizes,
+    in values, of the buffers that going so needs: the weights in panels (and the
+    velocities, with momentum), each thread's packing buffer and the team's scratch."""
 
 GRADIENT_ROWS: Final[dict[str, int]]
 """Weight rows per gradient block, by dtype: threads split the rows at multiples of these."""

@@ -475,22 +475,15 @@ cdef void forward_block(const Net* net, const floating** x, Py_ssize_t ns, float
             a_in[e] = z[e]
 
 
-cdef floating backward_example(const Net* net, const floating* y, const floating* wt,
-                               const floating* w_back, const floating* act,
-                               floating* delta) noexcept nogil:
-    """Fill ``delta`` with δ^L … δ^1 of one example; return its cost e_x (contract 8).
-
-    Given ``w_back``, the hidden layers' W untransposed (see untranspose_hidden), layers
-    of at least a vector of units take their deltas a vector at a time from it."""
+cdef floating output_deltas(const Net* net, const floating* y, const floating* act,
+                            floating* delta) noexcept nogil:
+    """Fill ``delta`` with δ^L of one example (contract 4); return its cost e_x (contract 8)."""
     cdef Py_ssize_t L = net.n_layers
     cdef Py_ssize_t n_out = net.sizes[L]
     cdef const floating* a = act + net.a_off[L - 1]
     cdef floating* d = delta + net.a_off[L - 1]
-    cdef const floating* d_next
-    cdef const floating* w_row
-    cdef floating diff, error = 0, s, term
-    cdef Py_ssize_t l, j, k, n, n_next
-    cdef Py_ssize_t vector = vector_lanes(wt)
+    cdef floating diff, error = 0, term
+    cdef Py_ssize_t j
     # One loop per cost, so that each stays simple.
     if net.cost == QUADRATIC:
         for j in range(n_out):
@@ -506,6 +499,24 @@ cdef floating backward_example(const Net* net, const floating* y, const floating
                 term = y[j] * log_(a[j])
             error = term if j == 0 else error + term
         error = -error
+    return error
+
+
+cdef floating backward_example(const Net* net, const floating* y, const floating* wt,
+                               const floating* w_back, const floating* act,
+                               floating* delta) noexcept nogil:
+    """Fill ``delta`` with δ^L … δ^1 of one example; return its cost e_x (contract 8).
+
+    Given ``w_back``, the hidden layers' W untransposed (see untranspose_hidden), layers
+    of at least a vector of units take their deltas a vector at a time from it."""
+    cdef Py_ssize_t L = net.n_layers
+    cdef const floating* a
+    cdef floating* d
+    cdef const floating* d_next
+    cdef const floating* w_row
+    cdef floating error = output_deltas(net, y, act, delta), s
+    cdef Py_ssize_t l, j, k, n, n_next
+    cdef Py_ssize_t vector = vector_lanes(wt)
     # δ^l_k = (Σ_j W[j,k]·δ^{l+1}_j)·σ'(a^l_k); W[j,k] is row k of Wᵀ.
     for l in range(L - 1, 0, -1):
         n = net.sizes[l]
@@ -765,25 +776,26 @@ cdef void divide_part(const Net* net, int part, int parts, Py_ssize_t m,
             g[j] = g[j] / <floating>m
 
 
-cdef void finish_biases(const Net* net, Py_ssize_t m, const floating* delta, floating* gb,
-                        floating* b, floating* vb, floating step, floating mu) noexcept nogil:
-    """gb_u = Σ_i δ_iu in order, for every unit u at once; then b ← b − step·gb (or with
+cdef void finish_biases(const Net* net, Py_ssize_t u0, Py_ssize_t u1, Py_ssize_t m,
+                        const floating* delta, floating* gb, floating* b, floating* vb,
+                        floating step, floating mu) noexcept nogil:
+    """gb_u = Σ_i δ_iu in order, for the units u0 … u1−1 at once; then b ← b − step·gb (or with
     velocities v ← (mu·v) − (step·gb), b ← b + v); without ``b``, gb ← gb/m."""
     cdef Py_ssize_t i, j
-    for j in range(net.width):
+    for j in range(u0, u1):
         gb[j] = delta[j]
     for i in range(1, m):
-        for j in range(net.width):
+        for j in range(u0, u1):
             gb[j] = gb[j] + delta[i * net.width + j]
     if b == NULL:
-        for j in range(net.width):
+        for j in range(u0, u1):
             gb[j] = gb[j] / <floating>m
     elif vb != NULL:
-        for j in range(net.width):
+        for j in range(u0, u1):
             vb[j] = mu * vb[j] - step * gb[j]
             b[j] = b[j] + vb[j]
     else:
-        for j in range(net.width):
+        for j in range(u0, u1):
             b[j] = b[j] - step * gb[j]
 
 
@@ -934,7 +946,7 @@ cdef void batch_member(const Net* net, const floating* X, const floating* Y,
     if not update:
         divide_part(net, me, parts, m, gwt)
     if me == 0:
-        finish_biases(net, m, delta, gb, b if update else NULL, vb, step, mu)
+        finish_biases(net, 0, net.width, m, delta, gb, b if update else NULL, vb, step, mu)
         for i in range(m):
             error_sum[0] = error_sum[0] + <double>err[i]
 
@@ -1014,12 +1026,23 @@ cdef void epoch_member(const Net* net, const floating* X, const floating* Y,
                        floating eta, floating decay, floating mu, floating* vwt, floating* vb,
                        floating* wt, floating* b, floating* gwt, floating* gb,
                        floating* act, floating* delta, floating* err, floating* w_back,
-                       Py_ssize_t back_stride, double* total) noexcept nogil:
-    """Mini-batches over the examples in the order of perm, for every member of a team.
+                       Py_ssize_t back_stride, bint by_layers, bint enter, bint leave,
+                       floating* pw, floating* pv,
+                       floating* pack, Py_ssize_t pack_stride, floating* scratch,
+                       double* total) noexcept nogil:
+    """Mini-batches over the examples in the order of perm, for every member of a team:
+    ``by_layers`` a layer at a time (epoch_layered, with the panels pw and pv, entered and
+    left as ``enter`` and ``leave`` say, and row ``me`` of pack, rows pack_stride apart),
+    otherwise in blocks of examples (batch_member).
 
     Member 0 adds the examples' costs e_x to total[0] in float64, in the order visited.
     """
     cdef Py_ssize_t start = 0, m
+    if by_layers:
+        epoch_layered(net, X, Y, perm, n, batch_size, eta, decay, mu, vwt, vb, wt, b, gb, act,
+                      delta, err, enter, leave, pw, pv, pack + team_rank() * pack_stride, scratch,
+                      total)
+        return
     if (batch_size == 1 and vwt == NULL and decay == 1 and team_size() == 1
             and net.sizes[1] % lanes(wt) == 0):
         total[0] = one_example_epoch(net, X, Y, perm, n, wt, b, act, delta, eta, total[0])
@@ -1032,6 +1055,9 @@ cdef void epoch_member(const Net* net, const floating* X, const floating* Y,
         if team_size() > 1:
             barrier()
         start += m
+
+
+include "_layers.pxi"
 
 
 # ----------------------------------------------------------------------
@@ -1056,23 +1082,31 @@ def train_epoch(const floating[:, ::1] X, const floating[:, ::1] Y, const Py_ssi
                 floating[::1] wt, floating[::1] b, floating[::1] gwt, floating[::1] gb,
                 floating[:, ::1] act, floating[:, ::1] delta, floating[::1] err,
                 floating[:, ::1] w_back, floating[::1] vwt, floating[::1] vb,
+                floating[::1] pw, floating[::1] pv, floating[:, ::1] pack, floating[::1] scratch,
                 const Py_ssize_t[::1] sizes, const Py_ssize_t[::1] w_off,
                 const Py_ssize_t[::1] a_off, int activation, int output, int cost,
                 double learning_rate, double decay, double momentum,
-                Py_ssize_t batch_size, int threads, double cost_sum=0.0):
+                Py_ssize_t batch_size, int threads, bint by_layers, bint enter, bint leave,
+                double cost_sum=0.0):
     """SGD over the examples in the order of ``perm``, in mini-batches; updates wt and b.
 
-    ``act``, ``delta`` and ``err`` hold at least min(batch_size, n) rows; ``w_back`` holds
-    a row per thread, each of at least the hidden layers' weights (w_off[L] − w_off[1], and 1).
-    With ``momentum`` > 0, ``vwt`` and ``vb`` are the velocities, updated too;
-    without, they are not touched. Returns cost_sum + Σ_x e_x, added in
-    float64 in the order visited: an epoch may go in several calls, each
-    continuing the sum.
+    ``act``, ``delta`` and ``err`` hold at least min(batch_size, n) rows. With
+    ``momentum`` > 0, ``vwt`` and ``vb`` are the velocities, updated too; without, they
+    are not touched. Returns cost_sum + Σ_x e_x, added in float64 in the order visited:
+    an epoch may go in several calls, each continuing the sum.
+
+    In blocks of examples, ``gwt`` holds the gradient sums and ``w_back`` a row per
+    thread, each of at least the hidden layers' weights (w_off[L] − w_off[1], and 1).
+    ``by_layers`` (see plan()), these are not touched; ``pw`` holds the weights in panels
+    (and ``pv`` the velocities, with momentum), ``pack`` a row per thread and ``scratch``
+    is the team's, all of plan()'s sizes. The weights (and velocities) go into the panels
+    if ``enter`` and come back if ``leave``: an epoch in several calls keeps them there
+    from its first call to its last, and wt (vwt) is stale in between.
     """
     cdef Net net = make_net(sizes, w_off, a_off, activation, output, cost)
     cdef double total[1]
     cdef Py_ssize_t n = perm.shape[0]
-    cdef int team = threads if min(batch_size, n) >= MIN_PARALLEL else 1
+    cdef int team = threads if by_layers or min(batch_size, n) >= MIN_PARALLEL else 1
     cdef floating* vwt_p = &vwt[0] if momentum != 0 else NULL
     cdef floating* vb_p = &vb[0] if momentum != 0 else NULL
     total[0] = cost_sum
@@ -1080,21 +1114,31 @@ def train_epoch(const floating[:, ::1] X, const floating[:, ::1] Y, const Py_ssi
         epoch_member(&net, &X[0, 0], &Y[0, 0], &perm[0], n, batch_size,
                      <floating>learning_rate, <floating>decay, <floating>momentum, vwt_p, vb_p,
                      &wt[0], &b[0], &gwt[0], &gb[0], &act[0, 0], &delta[0, 0], &err[0],
-                     &w_back[0, 0], w_back.shape[1], total)
+                     &w_back[0, 0], w_back.shape[1], by_layers, enter, leave, &pw[0], &pv[0],
+                     &pack[0, 0], pack.shape[1], &scratch[0], total)
     return total[0]
 
 
 def forward(const floating[:, ::1] X, const floating[::1] wt, const floating[::1] b,
-            floating[:, ::1] scratch, floating[:, ::1] out,
+            floating[:, ::1] scratch, floating[:, ::1] out, floating[::1] pw, floating[:, ::1] pack,
             const Py_ssize_t[::1] sizes, const Py_ssize_t[::1] w_off,
-            const Py_ssize_t[::1] a_off, int activation, int output, int cost, int threads):
+            const Py_ssize_t[::1] a_off, int activation, int output, int cost, int threads,
+            bint by_layers):
     """Output activations of every row of X into ``out``.
 
-    ``scratch`` has SAMPLE_BLOCK rows per thread, of the network's width.
+    In blocks of examples, ``scratch`` has SAMPLE_BLOCK rows per thread, of the network's
+    width. ``by_layers``, the examples go ``scratch.shape[0]`` at a time, a layer at a
+    time; ``pw`` takes the weights in panels and ``pack`` has a row per thread, of plan()'s
+    sizes for that many examples.
     """
     cdef Net net = make_net(sizes, w_off, a_off, activation, output, cost)
     cdef Py_ssize_t n = X.shape[0]
     cdef Py_ssize_t block, blocks = (n + SAMPLES - 1) // SAMPLES
+    if by_layers:
+        with nogil, parallel(num_threads=threads):
+            forward_layered(&net, &X[0, 0], n, scratch.shape[0], <floating*>&wt[0], &pw[0], &b[0],
+                            &scratch[0, 0], &pack[0, 0] + threadid() * pack.shape[1], &out[0, 0])
+        return
     with nogil:
         if threads == 1 or n < MIN_PARALLEL:
             for block in range(blocks):
@@ -1133,16 +1177,27 @@ cdef void forward_rows(const Net* net, Py_ssize_t block, const floating* X, Py_s
 def gradients(const floating[:, ::1] X, const floating[:, ::1] Y, const Py_ssize_t[::1] order,
               const floating[::1] wt, const floating[::1] b, floating[::1] gwt,
               floating[::1] gb, floating[:, ::1] act, floating[:, ::1] delta, floating[::1] err,
-              floating[:, ::1] w_back, const Py_ssize_t[::1] sizes, const Py_ssize_t[::1] w_off,
-              const Py_ssize_t[::1] a_off, int activation, int output, int cost, int threads):
+              floating[:, ::1] w_back, floating[::1] pw, floating[:, ::1] pack,
+              floating[::1] scratch, const Py_ssize_t[::1] sizes, const Py_ssize_t[::1] w_off,
+              const Py_ssize_t[::1] a_off, int activation, int output, int cost, int threads,
+              bint by_layers):
     """The mini-batch gradient over the examples ``order`` (G/m, g/m) into gwt and gb.
 
-    The buffers are train_epoch's, for m = len(order) examples."""
+    The buffers are train_epoch's, for m = len(order) examples (gwt in either way)."""
     cdef Net net = make_net(sizes, w_off, a_off, activation, output, cost)
     cdef Py_ssize_t m = order.shape[0]
     cdef double total[1]
-    cdef int team = threads if m >= MIN_PARALLEL else 1
+    cdef int team = threads if by_layers or m >= MIN_PARALLEL else 1
     total[0] = 0.0
+    if by_layers:
+        with nogil, parallel(num_threads=team):
+            panel_weights(&net, <floating*>&wt[0], &pw[0], False)
+            if team_size() > 1:
+                barrier()
+            layered_member(&net, &X[0, 0], &Y[0, 0], &order[0], m, &pw[0], <floating*>&b[0],
+                           &gwt[0], &gb[0], &act[0, 0], &delta[0, 0], &err[0], 0, 1, 0, NULL, NULL,
+                           False, total, &pack[0, 0] + team_rank() * pack.shape[1], &scratch[0])
+        return
     with nogil, parallel(num_threads=team):
         batch_member(&net, &X[0, 0], &Y[0, 0], &order[0], m, <floating*>&wt[0], <floating*>&b[0],
                      &gwt[0], &gb[0], &act[0, 0], &delta[0, 0], &err[0], 0, 1, 0, NULL, NULL,
@@ -1182,6 +1237,18 @@ def activate_layer(const floating[:, ::1] z, const floating[::1] bias, floating[
             activate_rows(rows, min(<Py_ssize_t>SAMPLES, z.shape[0] - i0), &bias[0],
                           z.shape[1], kind)
             i0 += SAMPLES
+
+
+def plan(const Py_ssize_t[::1] sizes, Py_ssize_t m, const floating[::1] like):
+    """How mini-batches of up to m examples of a network of ``sizes`` go, in the dtype of
+    ``like``: (by_layers, panels, pack, scratch), whether a layer at a time, and the sizes,
+    in values, of the buffers that going so needs: the weights in panels (and the
+    velocities, with momentum), each thread's packing buffer and the team's scratch."""
+    cdef Net net
+    net.n_layers = sizes.shape[0] - 1
+    net.sizes = &sizes[0]  # all that these read
+    return (layered(&net, m), panel_offset(&net, net.n_layers, &like[0]), pack_size(&net, m, &like[0]),
+            scratch_size(&net, m, &like[0]))
 
 
 #: Weight rows per gradient block, by dtype: threads split the rows at multiples of these.

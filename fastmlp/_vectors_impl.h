@@ -89,18 +89,8 @@ static void NUDGE_BLOCK(
     for (int r = 0; r < FASTMLP_ROWS; r++)
         for (int v = 0; v < SNV; v++) {
             T* o = out + r * out_stride + v * SL;
-            if (!step_out) {
-                SSTORE(o, s[r][v]);
-            } else if (vel) {
-                T* p = vel + r * out_stride + v * SL;
-                SV vr = mu * SLOAD(p) - step * s[r][v];
-                SSTORE(p, vr);
-                SSTORE(o, decay * SLOAD(o) + vr);
-            } else if (decay != 1) {
-                SSTORE(o, decay * SLOAD(o) - step * s[r][v]);
-            } else {
-                SSTORE(o, SLOAD(o) - step * s[r][v]);
-            }
+            T* p = vel ? vel + r * out_stride + v * SL : NULL;
+            STEP_VECTOR(SV, SLOAD, SSTORE, o, p, s[r][v], step_out, step, decay, mu);
         }
 #else
     for (int r = 0; r < FASTMLP_ROWS; r++)
@@ -110,16 +100,8 @@ static void NUDGE_BLOCK(
                 T term = a[(idx ? idx[i] : i) * a_stride + r] * d[i * d_stride + q];
                 s = (first && i == i0) ? term : s + term;
             }
-            T* o = out + r * out_stride + q;
-            if (!step_out) {
-                *o = s;
-            } else if (vel) {
-                T* p = vel + r * out_stride + q;
-                *p = mu * *p - step * s;
-                *o = decay * *o + *p;
-            } else {
-                *o = decay * *o - step * s;  /* decay·w is w when decay is 1 */
-            }
+            FASTMLP_NAME(take_step)(out + r * out_stride + q, s, step_out, step, decay, mu,
+                                    vel ? vel + r * out_stride + q : NULL);
         }
 #endif
 }

@@ -445,7 +445,7 @@ class ReferenceTrainer(BaseTrainer):
                 b -= step * g
         return errors
 
-    def _train_slice(self, X, Y, perm, total, buffers, rate):
+    def _train_slice(self, X, Y, perm, total, buffers, rate, first, last):
         for start in range(0, len(perm), self.batch_size):
             batch = perm[start : start + self.batch_size]
             for e in self._update_mini_batch(X[batch], Y[batch], rate).tolist():

@@ -21,6 +21,10 @@ _COST_CODES = {
 }
 
 
+#: Examples per pass of forward() a layer at a time: their activations are a buffer of this many rows.
+FORWARD_ROWS = 256
+
+
 class Trainer(BaseTrainer):
     """Mini-batch SGD with backprop in compiled kernels, bit-identical to :class:`~fastmlp.reference.ReferenceTrainer`.
 
@@ -33,6 +37,11 @@ class Trainer(BaseTrainer):
     buffers: writing into them changes the network. Each weight matrix is
     stored transposed, so ``weights[l]`` is Fortran-ordered.
     """
+
+    #: How mini-batches go through the kernels: None lets them choose (``_kernels.plan``:
+    #: wide networks a layer at a time, others in blocks of examples); True or False forces
+    #: one way, whose results are the same bits, for tests.
+    _by_layers: bool | None = None
 
     def _set_parameters(self, weights, biases):
         if not hasattr(self, "_wt"):
@@ -95,43 +104,70 @@ class Trainer(BaseTrainer):
             _ACTIVATION_CODES[self.output_activation], _COST_CODES[self.cost],
         )
 
-    def _work_buffers(self, rows):
-        """The gradient sums; per-example activations, deltas and errors for ``rows`` examples;
-        and each thread's copy of the hidden layers' weights for the backward pass."""
-        hidden_weights = max(int(self._w_off[-1] - self._w_off[1]), 1)
+    def _plan(self, rows):
+        """(by_layers, panels, pack, scratch) for mini-batches of up to ``rows`` examples: see
+        _kernels.plan; the sizes are 1 in blocks of examples."""
+        by_layers, panels, pack, scratch = _kernels.plan(self._sizes, rows, self._b[:1])
+        if self._by_layers is not None:
+            by_layers = self._by_layers
+        return (True, panels, pack, scratch) if by_layers else (False, 1, 1, 1)
+
+    def _work_buffers(self, rows, gradients=False):
+        """The buffers of the kernels' training, for mini-batches of up to ``rows`` examples:
+        per-example activations, deltas and errors; in blocks of examples, the gradient sums
+        and each thread's copy of the hidden layers' weights for the backward pass; a layer
+        at a time, the weights in panels (and the velocities, with momentum), each thread's
+        packing buffer and the team's scratch (see _kernels.plan), and the gradient sums only
+        for ``gradients``."""
+        by_layers, panels, pack, scratch = self._plan(rows)
+        hidden_weights = 1 if by_layers else max(int(self._w_off[-1] - self._w_off[1]), 1)
         return (
-            np.empty_like(self._wt),
+            by_layers,
+            np.empty(1 if by_layers and not gradients else len(self._wt), dtype=self.dtype),
             np.empty_like(self._b),
             np.empty((rows, self.width), dtype=self.dtype),
             np.empty((rows, self.width), dtype=self.dtype),
             np.empty(rows, dtype=self.dtype),
             np.empty((self.threads, hidden_weights), dtype=self.dtype),
+            np.empty(panels, dtype=self.dtype),
+            np.empty(panels if self.momentum and not gradients else 1, dtype=self.dtype),
+            np.empty((self.threads, pack), dtype=self.dtype),
+            np.empty(scratch, dtype=self.dtype),
         )
 
     def _epoch_buffers(self, n_samples):
         return self._work_buffers(min(self.batch_size, n_samples))
 
-    def _train_slice(self, X, Y, perm, cost_sum, buffers, rate):
-        gwt, gb, act, delta, err, w_back = buffers
+    def _train_slice(self, X, Y, perm, cost_sum, buffers, rate, first, last):
+        by_layers, gwt, gb, act, delta, err, w_back, pw, pv, pack, scratch = buffers
         # Without momentum the kernel never touches the velocity arguments.
         vwt, vb = (self._vwt, self._vb) if self.momentum else (self._wt, self._b)
         return _kernels.train_epoch(
             X, Y, perm.astype(np.intp, copy=False), self._wt, self._b, gwt, gb, act, delta, err, w_back, vwt, vb,
-            *self._layout(), rate.learning_rate, rate.decay, self.momentum,
-            min(self.batch_size, len(perm)), self.threads, cost_sum,
+            pw, pv, pack, scratch, *self._layout(), rate.learning_rate, rate.decay, self.momentum,
+            min(self.batch_size, len(perm)), self.threads, by_layers, first, last, cost_sum,
         )
 
     def _forward(self, X):
         out = np.empty((len(X), self.layer_sizes[-1]), dtype=self.dtype)
-        scratch = np.empty((self.threads * _kernels.SAMPLE_BLOCK, self.width), dtype=self.dtype)
-        _kernels.forward(X, self._wt, self._b, scratch, out, *self._layout(), self.threads)
+        rows = min(len(X), FORWARD_ROWS)
+        by_layers, panels, pack, _ = self._plan(rows)
+        if not by_layers:
+            rows = self.threads * _kernels.SAMPLE_BLOCK
+        scratch = np.empty((rows, self.width), dtype=self.dtype)
+        pw = np.empty(panels, dtype=self.dtype)
+        pack = np.empty((self.threads, pack), dtype=self.dtype)
+        _kernels.forward(X, self._wt, self._b, scratch, out, pw, pack, *self._layout(), self.threads, by_layers)
         return out
 
     def _gradients(self, X, Y):
-        gwt, gb, act, delta, err, w_back = self._work_buffers(len(X))
+        by_layers, gwt, gb, act, delta, err, w_back, pw, _, pack, scratch = self._work_buffers(
+            len(X), gradients=True
+        )
         order = np.arange(len(X), dtype=np.intp)
         _kernels.gradients(
-            X, Y, order, self._wt, self._b, gwt, gb, act, delta, err, w_back, *self._layout(), self.threads
+            X, Y, order, self._wt, self._b, gwt, gb, act, delta, err, w_back, pw, pack, scratch, *self._layout(),
+            self.threads, by_layers,
         )
         grad_w = [np.ascontiguousarray(g) for g in self._weight_views(gwt)]
         grad_b = [g.copy() for g in self._bias_views(gb)]

@@ -39,6 +39,36 @@ def assert_same_bits(actual, expected, what="arrays"):
         )
 
 
+def assert_same_fits(t, r, X, y, epochs, **kwargs):
+    """Fit both trainers alike: both train to the same bits (parameters and costs, and the same
+    validation accuracies), or both diverge in the same epoch and keep the same parameters."""
+    from fastmlp import DivergenceError
+
+    histories = []
+    for trainer in (t, r):
+        try:
+            histories.append(trainer.fit(X, y, epochs, **kwargs))
+        except DivergenceError as error:
+            histories.append(str(error))
+    ht, hr = histories
+    assert_trainers_agree(t, r, "fitted")
+    assert type(ht) is type(hr)
+    if isinstance(ht, str):
+        assert ht == hr
+    else:
+        assert_same_bits(np.array(ht.train_cost), np.array(hr.train_cost), "train_cost")
+        assert ht.validation_accuracy == hr.validation_accuracy
+
+
+def assert_same_outputs_and_gradients(t, r, X, y):
+    """forward, predict and the mini-batch gradients of both trainers on (X, y), bit for bit."""
+    assert_same_bits(t.forward(X), r.forward(X), "forward")
+    assert_same_bits(t.predict(X), r.predict(X), "predict")
+    gt, gr = t.gradients(X, y), r.gradients(X, y)
+    for l, (a, b) in enumerate(zip(gt[0] + gt[1], gr[0] + gr[1])):
+        assert_same_bits(a, b, f"gradient {l}")
+
+
 def assert_trainers_agree(t, r, what=""):
     for l, (a, b) in enumerate(zip(t.weights, r.weights)):
         assert_same_bits(a, b, f"{what} weights[{l}]")

@@ -1,0 +1,150 @@
+"""Wide networks go through the kernels a layer at a time: the same bits as the reference.
+
+The layer-at-a-time path cuts every product into blocks: register tiles of
+6 or 8 rows and 8 to 32 columns, blocks of 256 inputs in the forward and
+backward sums, of 128 weight rows in the gradient, chunks of 256 examples,
+and a share per thread. Hypothesis draws widths, batch sizes and thread
+counts on both sides of each of those boundaries (odd ones and widths of
+several hundred among them), on small networks forced through this path as
+well as on the wide ones that take it by themselves.
+"""
+
+import numpy as np
+import pytest
+from helpers import assert_same_bits, assert_same_fits, assert_same_outputs_and_gradients, assert_trainers_agree
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fastmlp import ReferenceTrainer, StepDecay, Trainer, _kernels
+
+#: The most multiply-adds per epoch that the reference is given here: a fraction of a second.
+REFERENCE_WORK = 20_000_000
+
+
+@st.composite
+def wide_configurations(draw):
+    n_weight_layers = draw(st.integers(1, 3))
+    # Narrow layers (tiles' edges), and widths past the blocks of 128 rows and 256 inputs.
+    width = st.one_of(st.integers(1, 40), st.integers(60, 100), st.integers(120, 330))
+    sizes = tuple(draw(st.lists(width, min_size=n_weight_layers + 1, max_size=n_weight_layers + 1)))
+    weights = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+    # As many examples as the reference's budget allows: past 256, the products go in chunks.
+    most = max(1, min(600, REFERENCE_WORK // (3 * weights)))
+    n = draw(st.one_of(st.integers(1, min(most, 40)), st.integers(1, most)))
+    batch_size = draw(st.one_of(st.integers(1, 14), st.integers(n, n + 5), st.integers(20, 300)))
+    costs = ["quadratic", "cross_entropy"] + (["log_likelihood"] if sizes[-1] > 1 else [])
+    return dict(
+        sizes=sizes,
+        n=n,
+        by_layers=draw(st.sampled_from([True, None])),  # forced, or as the kernels choose
+        kwargs=dict(
+            activation=draw(st.sampled_from(["sigmoid", "relu", "tanh"])),
+            cost=draw(st.sampled_from(costs)),
+            learning_rate=draw(st.sampled_from([0.01, 0.5, 3.0])),
+            l2=draw(st.sampled_from([0.0, 0.3])),
+            momentum=draw(st.sampled_from([0.0, 0.9])),
+            init=draw(st.sampled_from(["standard", "scaled"])),
+            schedule=draw(st.sampled_from([None, StepDecay(1, 0.5)])),
+            batch_size=batch_size,
+            seed=draw(st.integers(0, 2**32 - 1)),
+            dtype=draw(st.sampled_from(["float32", "float64"])),
+            threads=draw(st.sampled_from([1, 2, 3])),
+        ),
+    )
+
+
+@settings(max_examples=2 * settings.default.max_examples)
+@given(config=wide_configurations())
+def test_layer_at_a_time_gives_the_reference_bits(config):
+    rng = np.random.default_rng(config["kwargs"]["seed"] ^ 0x1A7E)
+    sizes, n = config["sizes"], config["n"]
+    X = rng.uniform(-2, 2, (n, sizes[0]))
+    y = rng.integers(0, sizes[-1], n)
+    t = Trainer(sizes, **config["kwargs"])
+    t._by_layers = config["by_layers"]
+    r = ReferenceTrainer(sizes, **config["kwargs"])
+    assert_same_fits(t, r, X, y, 2)
+    assert_same_outputs_and_gradients(t, r, X, y)
+
+
+@settings(max_examples=settings.default.max_examples // 2)
+@given(
+    sizes=st.lists(st.integers(1, 700), min_size=2, max_size=4),
+    n=st.integers(1, 700),
+    batch_size=st.integers(1, 600),
+    threads=st.sampled_from([1, 2, 3]),
+    dtype=st.sampled_from(["float32", "float64"]),
+    momentum=st.sampled_from([0.0, 0.5]),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_both_ways_through_the_kernels_agree(sizes, n, batch_size, threads, dtype, momentum, seed):
+    """A layer at a time or in blocks of examples, the same bits, at sizes too large to ask the
+    reference about often: up to 700 units and 700 examples."""
+    sizes = tuple(sizes)
+    n = max(1, min(n, 2_000_000 // sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))))
+    rng = np.random.default_rng(seed)
+    X = rng.uniform(-1, 1, (n, sizes[0])).astype(dtype)
+    y = rng.integers(0, sizes[-1], n)
+    kwargs = dict(init="scaled", learning_rate=0.2, momentum=momentum, batch_size=batch_size, seed=seed,
+                  dtype=dtype, threads=threads)
+    by_layers, by_blocks = Trainer(sizes, **kwargs), Trainer(sizes, **kwargs)
+    by_layers._by_layers, by_blocks._by_layers = True, False
+    costs = [t.fit(X, y, 1).train_cost for t in (by_layers, by_blocks)]
+    assert_trainers_agree(by_layers, by_blocks, "layers against blocks")
+    assert costs[0] == costs[1]
+    assert_same_bits(by_layers.forward(X), by_blocks.forward(X), "forward")
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_wide_networks_go_a_layer_at_a_time_and_narrow_ones_do_not(dtype):
+    like = np.zeros(1, dtype)
+    plan = lambda sizes, m: _kernels.plan(np.array(sizes, dtype=np.intp), m, like)  # noqa: E731
+    assert plan((784, 16, 16, 10), 100)[0] is False
+    assert plan((784, 1024, 10), 64)[0] is True
+    assert plan((784, 1024, 10), 1)[0] is False  # one example a step: blocks of examples
+    assert plan((100, 10, 64), 32)[0] is True  # a wide output layer is enough
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("sizes", [(300, 70, 10), (70, 300, 33, 5)])
+@pytest.mark.parametrize("m", [1, 7, 37, 64, 300])
+def test_the_packing_stays_in_its_buffers(dtype, sizes, m):
+    """plan()'s sizes bound what every thread packs, at every size of mini-batch up to m (the
+    last one of an epoch is smaller): values past the buffers are never touched."""
+    rng = np.random.default_rng(m)
+    n = 2 * m + 1  # two full mini-batches and one of a single example
+    X = rng.uniform(-1, 1, (n, sizes[0])).astype(dtype)
+    Y = np.eye(sizes[-1], dtype=dtype)[rng.integers(0, sizes[-1], n)]
+    t = Trainer(sizes, batch_size=m, dtype=dtype, seed=1, threads=2, momentum=0.5)
+    _, panels, pack, scratch = _kernels.plan(t._sizes, m, t._b[:1])
+    guard = 64  # each thread's row of packing is this much longer than plan() asks
+    marked = lambda *shape: np.full(shape, np.nan, dtype=dtype)  # noqa: E731
+    pw, pv = marked(panels + guard), marked(panels + guard)
+    packs = marked(2, pack + guard)
+    scratch_buffer = marked(scratch + guard)
+    act, delta, err = marked(m, t.width), marked(m, t.width), marked(m)
+    _kernels.train_epoch(
+        X, Y, np.arange(n, dtype=np.intp), t._wt, t._b, marked(1), marked(t.width), act, delta, err,
+        marked(2, 1), t._vwt, t._vb, pw[:panels], pv[:panels], packs, scratch_buffer[:scratch],
+        *t._layout(), 0.1, 1.0, 0.5, m, 2, True, True, True,
+    )
+    for name, tail in (("panels", pw[panels:]), ("velocities", pv[panels:]), ("pack", packs[:, pack:]),
+                       ("scratch", scratch_buffer[scratch:])):
+        assert np.isnan(tail).all(), f"{name}: values past the buffer were written"
+
+
+@pytest.mark.slow
+def test_a_wide_mnist_layer_is_bit_identical(mnist):
+    """784-1000-10, float32, two threads, a few hundred MNIST images."""
+    (X, y), _ = mnist
+    X, y = X[:300], y[:300]
+    kwargs = dict(activation="relu", cost="log_likelihood", init="scaled", learning_rate=0.1, momentum=0.9,
+                  batch_size=64, seed=3, dtype="float32")
+    reference = ReferenceTrainer((784, 1000, 10), **kwargs)
+    expected = reference.fit(X, y, 1)
+    trainer = Trainer((784, 1000, 10), threads=2, **kwargs)
+    assert trainer._plan(64)[0], "784-1000-10 goes a layer at a time"
+    history = trainer.fit(X, y, 1)
+    assert_trainers_agree(trainer, reference, "784-1000-10")
+    assert history.train_cost == expected.train_cost
+    assert_same_bits(trainer.forward(X), reference.forward(X), "forward")
