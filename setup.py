@@ -8,6 +8,11 @@ FASTMLP_NO_OPENMP=1  build without OpenMP; threads then run serially,
                      with the same results.
 FASTMLP_DEBUG=1      turn Cython's bounds, wraparound and initialisation
                      checks back on, and compile with -O0 -g.
+FASTMLP_VECTOR_BYTES=16|32|64
+                     the kernels' vectors and block shapes of SSE2, AVX or
+                     AVX-512, whatever the target: for testing every
+                     target's shapes on one machine (slow where the target
+                     lacks those vectors, but the same results).
 
 Whatever the flags, floating-point contraction stays off
 (-ffp-contract=off) and no -ffast-math: the kernels' results are defined
@@ -28,6 +33,9 @@ def _env_flag(name):
 
 
 DEBUG = _env_flag("FASTMLP_DEBUG")
+VECTOR_BYTES = os.environ.get("FASTMLP_VECTOR_BYTES", "").strip()
+if VECTOR_BYTES not in ("", "16", "32", "64"):
+    sys.exit(f"FASTMLP_VECTOR_BYTES must be 16, 32 or 64, not {VECTOR_BYTES!r}")
 PORTABLE = _env_flag("FASTMLP_PORTABLE")
 NO_OPENMP = _env_flag("FASTMLP_NO_OPENMP")
 
@@ -80,7 +88,10 @@ class BuildExt(build_ext):
             ext.extra_compile_args = compile_flags
             ext.extra_link_args = link_openmp if use_openmp else []
             ext.define_macros.append(("FASTMLP_CFLAGS", f'"{description}"'))
-        print(f"fastmlp: compiling the kernels with {description}")
+            if VECTOR_BYTES:
+                ext.define_macros.append(("FASTMLP_VECTOR_BYTES", VECTOR_BYTES))
+        shapes = f", the vectors of {VECTOR_BYTES} bytes" if VECTOR_BYTES else ""
+        print(f"fastmlp: compiling the kernels with {description}{shapes}")
         super().build_extensions()
 
 

@@ -36,22 +36,35 @@
  * for 8 or 16 examples or rows, half the loads of 4 or 8. Vectors wider than the
  * target's registers would be split by the compiler, badly (a portable
  * build was 17 times slower so). */
+#if defined(FASTMLP_VECTOR_BYTES)
+/* A build that takes another target's vectors and shapes (setup.py's
+ * FASTMLP_VECTOR_BYTES): on a CPU without them the compiler splits each
+ * vector, slowly, but the sums are the same, so the tests can check every
+ * target's shapes on any x86-64 machine. */
+#define FASTMLP_VBYTES FASTMLP_VECTOR_BYTES
+#else
 #if defined(__AVX512F__)
 #define FASTMLP_VBYTES 64
+#elif defined(__AVX__)
+#define FASTMLP_VBYTES 32
+#else
+#define FASTMLP_VBYTES 16
+#endif
+#endif
+
+#if FASTMLP_VBYTES == 64
 #define FASTMLP_NV_F64 2
 #define FASTMLP_NV_F32 1
 #define FASTMLP_SAMPLES 8
 #define FASTMLP_ROWS_F64 8
 #define FASTMLP_ROWS_F32 16
-#elif defined(__AVX__)
-#define FASTMLP_VBYTES 32
+#elif FASTMLP_VBYTES == 32
 #define FASTMLP_NV_F64 2
 #define FASTMLP_NV_F32 2
 #define FASTMLP_SAMPLES 4
 #define FASTMLP_ROWS_F64 4
 #define FASTMLP_ROWS_F32 4
 #else
-#define FASTMLP_VBYTES 16
 #define FASTMLP_NV_F64 2
 #define FASTMLP_NV_F32 2
 #define FASTMLP_SAMPLES 4

@@ -44,6 +44,9 @@ OPENMP: Final[bool]
 COMPILE_FLAGS: Final[str]
 """The C compiler flags the kernels were built with."""
 
+VECTOR_BYTES: Final[int]
+"""The width of the kernels' vectors in bytes: 16 (SSE2), 32 (AVX) or 64 (AVX-512)."""
+
 def train_epoch(
     X: NDArray[_Float],
     Y: NDArray[_Float],

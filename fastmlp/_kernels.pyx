@@ -109,6 +109,8 @@ SAMPLE_BLOCK = SAMPLES
 OPENMP = bool(FASTMLP_OPENMP)
 #: The C compiler flags the kernels were built with.
 COMPILE_FLAGS = FASTMLP_CFLAGS.decode()
+#: The width of the kernels' vectors in bytes: 16 (SSE2), 32 (AVX) or 64 (AVX-512).
+VECTOR_BYTES = FASTMLP_VBYTES
 
 
 cdef extern from "_blocks.h" nogil:
@@ -126,6 +128,7 @@ cdef extern from "_blocks.h" nogil:
         FASTMLP_ROWS_F32
         FASTMLP_NV_F64  # vectors per block of outputs
         FASTMLP_NV_F32
+        FASTMLP_VBYTES  # bytes per vector
     void weighted_sums_block_f64(int examples, const double* const* a, Py_ssize_t n_in,
                                  const double* w, Py_ssize_t stride, double* const* z,
                                  const double* const* next)

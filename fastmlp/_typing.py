@@ -23,3 +23,4 @@ class BuildInfo(TypedDict):
 
     openmp: bool  #: whether the kernels run on OpenMP threads
     compile_flags: str  #: the C compiler flags they were built with
+    vector_bytes: int  #: the width of the kernels' vectors: 16 (SSE2), 32 (AVX) or 64 (AVX-512)

@@ -175,5 +175,5 @@ class Trainer(BaseTrainer):
 
 
 def build_info() -> BuildInfo:
-    """How the kernels were compiled: ``{"openmp": bool, "compile_flags": str}``."""
-    return {"openmp": _kernels.OPENMP, "compile_flags": _kernels.COMPILE_FLAGS}
+    """How the kernels were compiled: ``{"openmp": bool, "compile_flags": str, "vector_bytes": int}``."""
+    return {"openmp": _kernels.OPENMP, "compile_flags": _kernels.COMPILE_FLAGS, "vector_bytes": _kernels.VECTOR_BYTES}

@@ -129,6 +129,7 @@ def test_repr_and_build_info():
     info = fastmlp.build_info()
     assert isinstance(info["openmp"], bool) and "-ffp-contract=off" in info["compile_flags"]
     assert "-ffast-math" not in info["compile_flags"]
+    assert info["vector_bytes"] in (16, 32, 64)
 
 
 BAD_CONSTRUCTORS = [

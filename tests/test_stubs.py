@@ -88,6 +88,7 @@ assert_type(ReferenceTrainer.load(Path("model.npz")), ReferenceTrainer)
 assert_type(StepDecay(every=10)(3.0, 11), float)
 assert_type(fastmlp.build_info()["openmp"], bool)
 assert_type(fastmlp.build_info()["compile_flags"], str)
+assert_type(fastmlp.build_info()["vector_bytes"], int)
 assert_type(ReferenceTrainer((4, 3)).weights, list[NDArray[np.floating[Any]]])
 
 trainer.fit(X, y, epoch=3)  # type: ignore[call-arg]
