@@ -11,8 +11,9 @@
  * Built with -ffp-contract=off, each term is a multiplication and a separate
  * addition, as the arithmetic contract wants: the no-FMA limit. Built with
  * -ffp-contract=fast, the compiler fuses them: the FMA limit, what BLAS
- * libraries reach for. Prints "<float64 G/s> <float32 G/s>", the best of 5
- * runs of the best shape. Build with -O3 (the loops over a shape's rows and
+ * libraries reach for. Prints "<float64 G/s> <float32 G/s>", the best of 25
+ * runs of each shape, a second in all: on a shared machine, some runs are
+ * slowed by others' work, and the limit is the fastest. Build with -O3 (the loops over a shape's rows and
  * vectors must unroll for its sums to stay in registers). */
 #include <stdio.h>
 #include <time.h>
@@ -87,7 +88,7 @@ static double (*const shapes_f32[])(long) = {
 
 static double best(double (*const *shapes)(long), int count) {
     double top = 0;
-    for (int round = 0; round < 5; round++)
+    for (int round = 0; round < 25; round++)
         for (int i = 0; i < count; i++) {
             double rate = shapes[i](20000);
             if (rate > top) top = rate;

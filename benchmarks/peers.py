@@ -1,10 +1,11 @@
 """The peers fastmlp is measured against: SGD written as a Python user would.
 
 NumpyPeer and TorchPeer train an epoch of the same network as fastmlp's
-epoch benchmarks (quadratic cost with the ½, sigmoid or ReLU everywhere,
-plain SGD) from the same starting parameters, visiting the examples in the
-same order, so the results can be compared: not bit for bit (BLAS sums in
-its own order), but closely. TorchRecipe trains the time-to-accuracy recipe
+epoch benchmarks (sigmoid or ReLU layers; the quadratic cost with the ½ on
+an output layer of the same activation, or a softmax output with the
+log-likelihood cost; plain SGD) from the same starting parameters, visiting
+the examples in the same order, so the results can be compared: not bit for
+bit (BLAS sums in its own order), but closely. TorchRecipe trains the time-to-accuracy recipe
 of benchmarks/report.py in PyTorch.
 """
 
@@ -23,10 +24,11 @@ class NumpyPeer:
 
     name = "numpy"
 
-    def __init__(self, weights, biases, activation, learning_rate, batch_size, dtype, threads):
+    def __init__(self, weights, biases, activation, learning_rate, batch_size, dtype, threads, cost="quadratic"):
         self.W = [np.array(w, dtype=dtype) for w in weights]
         self.b = [np.array(b, dtype=dtype) for b in biases]
         self.activation, self.lr, self.batch_size, self.dtype = activation, learning_rate, batch_size, np.dtype(dtype)
+        self.cost = cost
         self.threads = threads  # NumPy's BLAS threads are set by the caller (threadpoolctl)
 
     def _act(self, z):
@@ -39,9 +41,16 @@ class NumpyPeer:
         for start in range(0, len(X), self.batch_size):
             idx = perm[start : start + self.batch_size]
             activations = [X[idx]]
-            for W, b in zip(self.W, self.b):
-                activations.append(self._act(activations[-1] @ W.T + b))
-            delta = (activations[-1] - Y[idx]) * self._prime(activations[-1])
+            for l, (W, b) in enumerate(zip(self.W, self.b)):
+                z = activations[-1] @ W.T + b
+                if self.cost == "log_likelihood" and l == len(self.W) - 1:
+                    e = np.exp(z - z.max(axis=1, keepdims=True))
+                    activations.append(e / e.sum(axis=1, keepdims=True))
+                else:
+                    activations.append(self._act(z))
+            delta = activations[-1] - Y[idx]
+            if self.cost == "quadratic":
+                delta *= self._prime(activations[-1])
             step = self.dtype.type(self.lr / len(idx))
             for l in range(len(self.W) - 1, -1, -1):
                 grad_W, grad_b = delta.T @ activations[l], delta.sum(axis=0)
@@ -64,7 +73,7 @@ class TorchPeer:
 
     name = "torch"
 
-    def __init__(self, weights, biases, activation, learning_rate, batch_size, dtype, threads):
+    def __init__(self, weights, biases, activation, learning_rate, batch_size, dtype, threads, cost="quadratic"):
         import torch
 
         self.torch = torch
@@ -77,9 +86,11 @@ class TorchPeer:
                 linear.weight.copy_(torch.from_numpy(np.array(W, dtype=dtype)))
                 linear.bias.copy_(torch.from_numpy(np.array(b, dtype=dtype)))
             layers += [linear, torch.nn.Sigmoid() if activation == "sigmoid" else torch.nn.ReLU()]
+        if cost == "log_likelihood":
+            layers.pop()  # the loss takes the softmax of the weighted inputs
         self.model = torch.nn.Sequential(*layers)
         self.optimizer = torch.optim.SGD(self.model.parameters(), lr=learning_rate)
-        self.batch_size = batch_size
+        self.batch_size, self.cost = batch_size, cost
 
     def epoch(self, X, Y, perm):
         torch = self.torch
@@ -88,7 +99,10 @@ class TorchPeer:
         for start in range(0, len(X), self.batch_size):
             idx = perm[start : start + self.batch_size]
             out = self.model(X[idx])
-            loss = 0.5 * ((out - Y[idx]) ** 2).sum(dim=1).mean()
+            if self.cost == "log_likelihood":
+                loss = torch.nn.functional.cross_entropy(out, Y[idx])  # Y: one-hot probabilities
+            else:
+                loss = 0.5 * ((out - Y[idx]) ** 2).sum(dim=1).mean()
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()

@@ -1,12 +1,16 @@
-"""Measure one epoch of the 784-16-16-10 network against its peers, in one run, and print a markdown report.
+"""Measure fastmlp's epochs against its peers, in one run, and print a markdown report.
 
-    python benchmarks/report.py [--repeats 3] [--quick]
+    python benchmarks/report.py [--repeats 3] [--quick] [--widths | --no-widths] [--time-to-accuracy]
 
 Peers: fastmlp's Trainer; idiomatic NumPy (benchmarks/peers.py); PyTorch
 on the CPU when installed (pip install '.[bench]'). Every figure is the
-median of several epochs of the same run, on MNIST's 60000 training images
-(random data of that shape when MNIST is absent). The machine's ceiling is
-measured by benchmarks/peak.c, the kernels' inner loop on data in L1.
+median of several epochs of the same run, on MNIST's training images
+(random data of that shape when MNIST is absent). The report has three
+parts: the 784-16-16-10 network of the classic picture over batch sizes
+1 to 1000; the width sweep, networks 784-w-w-10 from 16 to 4096 units
+wide; and the time to a test accuracy of the README's two recipes. The
+machine's limit is measured by benchmarks/peak.c, the kernels' register
+tile on data in L1, without and with fused multiply-add.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from helpers import has_mnist, mnist_dir  # noqa: E402
 from peers import NumpyPeer, TorchPeer, TorchRecipe, torch_available  # noqa: E402
 
 import fastmlp  # noqa: E402
-from fastmlp import StepDecay, Trainer  # noqa: E402
+from fastmlp import StepDecay, Trainer, _kernels  # noqa: E402
 from fastmlp.datasets import load_mnist  # noqa: E402
 
 SIZES = (784, 16, 16, 10)
@@ -43,6 +47,19 @@ RECIPE = dict(
     learning_rate=0.1, momentum=0.9, schedule=StepDecay(1, 0.3), batch_size=64, dtype="float32", threads=2,
 )
 TARGET_ACCURACY = 0.97
+#: The time-to-98% recipe, a wide network (Simard's 800 hidden units): `fastmlp train` with these settings.
+WIDE_RECIPE = dict(
+    layer_sizes=(784, 800, 10), activation="relu", cost="log_likelihood", init="scaled",
+    learning_rate=0.1, momentum=0.9, schedule=StepDecay(2, 0.3), batch_size=64, dtype="float32", threads=2,
+)
+WIDE_TARGET = 0.98
+
+#: The width sweep: networks 784-w-w-10, ReLU hidden layers, a softmax output with the log-likelihood cost.
+WIDTHS = (16, 64, 256, 1024, 4096)
+SWEEP_BATCHES = (32, 256)
+SWEEP_SETTINGS = dict(activation="relu", cost="log_likelihood", init="scaled", learning_rate=0.05)
+#: Examples per epoch of the sweep: all of MNIST up to 64 units, fewer beyond, so that an epoch takes seconds.
+SWEEP_EXAMPLES = {16: 60000, 64: 60000, 256: 15000, 1024: 3000, 4096: 600}
 
 
 def macs_per_example(sizes):
@@ -70,12 +87,13 @@ def machine():
     return model, blas
 
 
-def peak():
-    """(float64, float32) multiply-add rates of one core without FMA, in G/s, or None."""
+def peak(fused=False):
+    """(float64, float32) multiply-add rates of one core in G/s, without FMA (or with, ``fused``), or None."""
     with tempfile.TemporaryDirectory() as tmp:
         binary = os.path.join(tmp, "peak")
+        contract = "-ffp-contract=fast" if fused else "-ffp-contract=off"
         built = subprocess.run(
-            ["cc", "-O2", "-ffp-contract=off", "-march=native", str(HERE / "peak.c"), "-o", binary],
+            ["cc", "-O3", contract, "-march=native", str(HERE / "peak.c"), "-o", binary],
             capture_output=True, text=True,
         )
         if built.returncode:
@@ -93,15 +111,15 @@ def load():
     return rng.random((60000, 784)), rng.integers(0, 10, 60000).astype(np.uint8), "random data of MNIST's shape"
 
 
-def time_to_accuracy(seeds, max_epochs=6):
-    """Per seed, for fastmlp and PyTorch (when installed) from the same initial parameters and
-    shuffles: (epochs, training seconds, accuracy) when the MNIST test accuracy first reaches the
-    target; the evaluations between epochs are not timed. Each library trains on its own, one after the
-    other: a library's idle threads (PyTorch's keep spinning a while) would slow the other."""
-    (X, y), (X_test, y_test) = load_mnist(mnist_dir(), dtype=RECIPE["dtype"])
+def time_to_accuracy(recipe, target, seeds, max_epochs=6):
+    """Per seed, for fastmlp and PyTorch (when installed) trained by ``recipe`` from the same initial
+    parameters and shuffles: (epochs, training seconds, accuracy) when the MNIST test accuracy first
+    reaches ``target``; the evaluations between epochs are not timed. Each library trains on its own,
+    one after the other: a library's idle threads (PyTorch's keep spinning a while) would slow the other."""
+    (X, y), (X_test, y_test) = load_mnist(mnist_dir(), dtype=recipe["dtype"])
     rows = []
     for seed in seeds:
-        settings = dict(RECIPE)
+        settings = dict(recipe)
         trainer = Trainer(settings.pop("layer_sizes"), seed=seed, **settings)
         start_weights = [w.copy() for w in trainer.weights]
         start_biases = [b.copy() for b in trainer.biases]
@@ -112,12 +130,12 @@ def time_to_accuracy(seeds, max_epochs=6):
         def fastmlp_epoch():
             return trainer.fit(X, y, 1).epochs[0].seconds, trainer.score(X_test, y_test)
 
-        ours = _until_target(fastmlp_epoch, max_epochs)
+        ours = _until_target(fastmlp_epoch, target, max_epochs)
         theirs = "absent"
         if torch_available():
-            peer = TorchRecipe(start_weights, start_biases, RECIPE["activation"], RECIPE["learning_rate"],
-                               RECIPE["momentum"], RECIPE["schedule"].every, RECIPE["schedule"].factor,
-                               RECIPE["batch_size"], RECIPE["dtype"], RECIPE["threads"])
+            peer = TorchRecipe(start_weights, start_biases, recipe["activation"], recipe["learning_rate"],
+                               recipe["momentum"], recipe["schedule"].every, recipe["schedule"].factor,
+                               recipe["batch_size"], recipe["dtype"], recipe["threads"])
 
             def torch_epoch():
                 perm = shuffles.permutation(len(X))
@@ -125,31 +143,36 @@ def time_to_accuracy(seeds, max_epochs=6):
                 peer.epoch(X, y, perm)
                 return time.perf_counter() - start, peer.accuracy(X_test, y_test)
 
-            theirs = _until_target(torch_epoch, max_epochs)
+            theirs = _until_target(torch_epoch, target, max_epochs)
         rows.append((seed, ours, theirs))
     return rows
 
 
-def _until_target(epoch, max_epochs):
-    """(epochs, seconds, accuracy) when ``epoch()`` (returning seconds, accuracy) first reaches the target."""
+def _until_target(epoch, target, max_epochs):
+    """(epochs, seconds, accuracy) when ``epoch()`` (returning seconds, accuracy) first reaches ``target``."""
     spent = 0.0
     for count in range(1, max_epochs + 1):
         seconds, accuracy = epoch()
         spent += seconds
-        if accuracy >= TARGET_ACCURACY:
+        if accuracy >= target:
             return count, spent, accuracy
     return None
 
 
-def time_fastmlp(X, y, dtype, threads, batch_size, repeats):
-    trainer = Trainer(SIZES, batch_size=batch_size, seed=0, dtype=dtype, threads=threads)
+#: The classic network's settings: sigmoid layers, the quadratic cost, η = 3.
+CLASSIC_SETTINGS = dict(activation="sigmoid", cost="quadratic", learning_rate=3.0)
+
+
+def time_fastmlp(X, y, dtype, threads, batch_size, repeats, sizes=SIZES, settings=CLASSIC_SETTINGS):
+    trainer = Trainer(sizes, batch_size=batch_size, seed=0, dtype=dtype, threads=threads, **settings)
     history = trainer.fit(X, y, repeats)
     return statistics.median(history.seconds)  # each: the shuffle and the epoch's kernel call
 
 
-def time_peer(cls, X, Y, dtype, threads, batch_size, repeats):
-    start = Trainer(SIZES, seed=0, dtype=dtype)
-    peer = cls(start.weights, start.biases, "sigmoid", 3.0, batch_size, dtype, threads)
+def time_peer(cls, X, Y, dtype, threads, batch_size, repeats, sizes=SIZES, settings=CLASSIC_SETTINGS):
+    start = Trainer(sizes, seed=0, dtype=dtype, **settings)
+    peer = cls(start.weights, start.biases, settings["activation"], settings["learning_rate"], batch_size, dtype,
+               threads, settings["cost"])
     rng = np.random.default_rng(0)
     times = []
     limit = _blas_threads(threads)
@@ -190,9 +213,10 @@ def _blas_threads(threads):
     return threadpool_limits(limits=threads, user_api="blas")
 
 
-def peak_memory(dtype):
-    """(inputs MB, extra MB): what one epoch's training adds at its peak to the resident memory of a
-    process holding the data. Linux only: it resets the peak (/proc/self/clear_refs) after loading."""
+def peak_memory(dtype, sizes=SIZES, batch_size=10, settings=CLASSIC_SETTINGS):
+    """(inputs MB, extra MB): what constructing a trainer and one epoch's training add at their peak to the
+    resident memory of a process holding the data. Linux only: it resets the peak (/proc/self/clear_refs)
+    after loading."""
     code = (
         "import sys; sys.path.insert(0, %r); import report; import numpy as np\n"
         "X, y, _ = report.load(); X = np.ascontiguousarray(X, dtype=%r)\n"
@@ -201,19 +225,37 @@ def peak_memory(dtype):
         "        if line.startswith(key): return int(line.split()[1]) / 1024\n"
         "open('/proc/self/clear_refs', 'w').write('5')\n"
         "before = status('VmRSS:')\n"
-        "report.Trainer(report.SIZES, dtype=%r, seed=0).fit(X, y, 1)\n"
+        "report.Trainer(%r, dtype=%r, seed=0, batch_size=%d, **%r).fit(X, y, 1)\n"
         "print(X.nbytes / 2**20, status('VmHWM:') - before)\n"
-    ) % (str(HERE), dtype, dtype)
+    ) % (str(HERE), dtype, tuple(sizes), dtype, batch_size, settings)
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     return tuple(float(v) for v in done.stdout.split()) if done.returncode == 0 else None
+
+
+def wide_memory_bound(dtype, sizes, batch_size, n):
+    """What a trainer of ``sizes`` and one epoch of n examples may add, in MB: its parameters four times
+    (their own buffers, the snapshot an epoch keeps to go back to if interrupted, the float64 draw they
+    are rounded from, the panels the weights train in), the work buffers of a layer at a time (one
+    thread's packing, the scratch, the activations and deltas of a mini-batch), the targets made
+    one-hot, the permutation, and 16 MB for the interpreter's own."""
+    itemsize = np.dtype(dtype).itemsize
+    t = Trainer(sizes, dtype=dtype, batch_size=batch_size)
+    _, panels, pack, scratch = _kernels.plan(t._sizes, batch_size, t._b[:1])
+    parameters = (len(t._wt) + len(t._b)) * 8  # the float64 draw is the largest of the four
+    buffers = (pack + scratch + 2 * batch_size * t.width + panels) * itemsize
+    targets = n * sizes[-1] * itemsize + n * 8
+    return (3 * parameters + buffers + targets) / 2**20 + 16
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=3, help="epochs per measurement (median); default 3")
     parser.add_argument("--quick", action="store_true", help="skip batch size 1 for the slow peers")
-    parser.add_argument("--time-to-accuracy", action="store_true",
-                        help=f"only the time to {TARGET_ACCURACY:.0%} test accuracy, fastmlp and PyTorch")
+    part = parser.add_mutually_exclusive_group()
+    part.add_argument("--time-to-accuracy", action="store_true",
+                      help="only the recipes' times to their test accuracy, fastmlp and PyTorch")
+    part.add_argument("--widths", action="store_true", help="only the width sweep (784-w-w-10)")
+    part.add_argument("--no-widths", action="store_true", help="everything but the width sweep")
     args = parser.parse_args(argv)
     if args.time_to_accuracy:
         print_time_to_accuracy()
@@ -221,24 +263,63 @@ def main(argv=None):
 
     X, y, data = load()
     model, blas = machine()
-    ceiling = peak()
+    no_fma, fma = peak(), peak(fused=True)
     has_torch = torch_available()
-    macs = macs_per_example(SIZES) * len(X)
+    info = fastmlp.build_info()
     print("# fastmlp benchmark report\n")
     print(f"- machine: {model}, {os.cpu_count()} cores, Python {platform.python_version()}")
     print(f"- NumPy {np.__version__} with {blas}" + (f"; PyTorch {__import__('torch').__version__}" if has_torch else "; PyTorch not installed"))
-    print(f"- fastmlp {fastmlp.__version__}, kernels built with `{fastmlp.build_info()['compile_flags']}`")
-    print(f"- data: {data}, {len(X)} examples; network 784-16-16-10, sigmoid, quadratic cost, η = 3.0")
-    print(f"- work per epoch: {macs / 1e9:.2f} G multiply-adds")
-    if ceiling:
-        limits = {"float64": macs / ceiling[0] / 1e9, "float32": macs / ceiling[1] / 1e9}
-        print(f"- one core without FMA (benchmarks/peak.c): {ceiling[0]:.1f} G/s float64, {ceiling[1]:.1f} G/s float32,"
-              f" so an epoch takes at least {limits['float64']:.3f} s / {limits['float32']:.3f} s")
+    print(f"- fastmlp {fastmlp.__version__}, kernels built with `{info['compile_flags']}`, vectors of {info['vector_bytes']} bytes")
+    print(f"- data: {data}, {len(X)} examples")
+    limits = (None, None)
+    if no_fma:
+        limits = ({"float64": no_fma[0], "float32": no_fma[1]}, {"float64": fma[0], "float32": fma[1]} if fma else None)
+        line = f"- one core's multiply-adds (benchmarks/peak.c): {no_fma[0]:.1f} G/s float64, {no_fma[1]:.1f} G/s float32 without FMA"
+        if fma:
+            line += f"; {fma[0]:.1f} / {fma[1]:.1f} G/s with FMA"
+            gain = fma[0] / no_fma[0]
+            line += (": fusing adds no throughput here, the exact contract costs nothing" if gain < 1.1
+                     else f": fusing gives {gain:.1f}× the rate, what exact arithmetic leaves on the table")
+        print(line)
     else:
-        limits = None
-        print("- the ceiling microbenchmark could not be built (no cc?)")
-    print(f"- each figure: median of {args.repeats} epochs (1 for the slow peers at batch size 1)\n")
+        print("- the limit's microbenchmark could not be built (no cc?)")
+    print(f"- each figure: median of {args.repeats} epochs (1 for the slow peers at batch size 1)")
 
+    checks = []
+    if not args.widths:
+        checks += print_classic(X, y, args, limits[0], has_torch)
+    if not args.no_widths:
+        checks += print_width_sweep(X, y, args.repeats, limits, has_torch)
+        for dtype in ("float64", "float32"):
+            sizes, batch = (784, 1024, 1024, 10), 256
+            memory = peak_memory(dtype, sizes, batch, SWEEP_SETTINGS)
+            if memory:
+                bound = wide_memory_bound(dtype, sizes, batch, len(X))
+                checks.append((f"{dtype}, 784-1024-1024-10, batch {batch}: a trainer and its epoch add ≤ {bound:.0f} MB "
+                               f"to the inputs ({memory[0]:.0f} MB): never a copy of them", memory[1] <= bound,
+                               f"+{memory[1]:.0f} MB at the peak"))
+    print("\n## Targets\n")
+    print("| target | met | measured |\n|---|---|---|")
+    for name, ok, measured in checks:
+        print(f"| {name} | {'yes' if ok else 'no'} | {measured} |")
+    if has_mnist(mnist_dir()) and not args.widths:
+        rows = print_time_to_accuracy()
+        if has_torch:
+            print("\n| target | met | measured |\n|---|---|---|")
+            for seed, ours, theirs in rows:
+                if ours and theirs and not isinstance(theirs, str):
+                    print(f"| seed {seed}: {WIDE_TARGET:.0%} in at most half of PyTorch's time | "
+                          f"{'yes' if ours[1] <= theirs[1] / 2 else 'no'} | {ours[1] / theirs[1]:.2f} of it |")
+
+
+def print_classic(X, y, args, limits, has_torch):
+    """The classic network's table over batch sizes 1 to 1000; returns its targets."""
+    macs = macs_per_example(SIZES) * len(X)
+    epoch_limits = {dtype: macs / rate / 1e9 for dtype, rate in limits.items()} if limits else None
+    print("\n## The classic network: 784-16-16-10\n")
+    print(f"Sigmoid, quadratic cost, η = 3.0, {macs / 1e9:.2f} G multiply-adds an epoch"
+          + (f", so at least {epoch_limits['float64']:.3f} s / {epoch_limits['float32']:.3f} s at the no-FMA limit."
+             if epoch_limits else ".") + "\n")
     results = {}
     print("| dtype | threads | batch | fastmlp | numpy | torch | × numpy | × torch | G MAC/s | × limit |")
     print("|---|---|---|---|---|---|---|---|---|---|")
@@ -256,33 +337,36 @@ def main(argv=None):
                 cell = lambda v: "–" if v is None else f"{v:.3f} s"  # noqa: E731
                 ratio = lambda v: "–" if v is None else f"{v / ours:.1f}×"  # noqa: E731
                 rate = macs / ours / 1e9
-                vs_limit = f"{ours / limits[dtype]:.2f}" if limits else "–"
+                vs_limit = f"{ours / epoch_limits[dtype]:.2f}" if epoch_limits else "–"
                 print(f"| {dtype} | {threads} | {batch} | {cell(ours)} | {cell(numpy_s)} | {cell(torch_s)} | "
                       f"{ratio(numpy_s)} | {ratio(torch_s)} | {rate:.1f} | {vs_limit} |", flush=True)
 
-    print("\n## Targets\n")
     checks = []
-    if limits:
+    if epoch_limits:
         for batch in BATCH_SIZES:
             bound = 3.0 if batch == 1 else 2.0
-            f = results["float64", 1, batch][0] / limits["float64"]
-            checks.append((f"float64, 1 thread, batch {batch}: within {bound:g}× of the no-FMA limit", f <= bound, f"{f:.2f}×"))
+            f = results["float64", 1, batch][0] / epoch_limits["float64"]
+            checks.append((f"784-16-16-10, float64, 1 thread, batch {batch}: within {bound:g}× of the no-FMA limit",
+                           f <= bound, f"{f:.2f}×"))
     for batch, want in zip(BATCH_SIZES, (25, 3, 2, 2)):
         for dtype in ("float64", "float32"):
             ours, numpy_s, _ = results[dtype, 1, batch]
             if numpy_s:
-                checks.append((f"{dtype}, batch {batch}: ≥ {want}× NumPy", numpy_s / ours >= want, f"{numpy_s / ours:.1f}×"))
+                checks.append((f"784-16-16-10, {dtype}, batch {batch}: ≥ {want}× NumPy", numpy_s / ours >= want,
+                               f"{numpy_s / ours:.1f}×"))
     if has_torch:
         for batch, want in ((10, 15), (100, 3), (1000, 1.5)):
             ours, _, torch_s = results["float64", 1, batch]
-            checks.append((f"float64, batch {batch}: ≥ {want:g}× PyTorch", torch_s / ours >= want, f"{torch_s / ours:.1f}×"))
+            checks.append((f"784-16-16-10, float64, batch {batch}: ≥ {want:g}× PyTorch", torch_s / ours >= want,
+                           f"{torch_s / ours:.1f}×"))
     for batch in (100, 1000):
         for dtype in ("float64", "float32"):
             gain = results[dtype, 1, batch][0] / results[dtype, 2, batch][0]
-            checks.append((f"{dtype}, batch {batch}: 2 threads ≥ 1.7× 1 thread", gain >= 1.7, f"{gain:.2f}×"))
+            checks.append((f"784-16-16-10, {dtype}, batch {batch}: 2 threads ≥ 1.7× 1 thread", gain >= 1.7,
+                           f"{gain:.2f}×"))
     for batch in BATCH_SIZES:
         gain = results["float64", 1, batch][0] / results["float32", 1, batch][0]
-        checks.append((f"batch {batch}: float32 ≥ 1.7× float64", gain >= 1.7, f"{gain:.2f}×"))
+        checks.append((f"784-16-16-10, batch {batch}: float32 ≥ 1.7× float64", gain >= 1.7, f"{gain:.2f}×"))
     alone, together = concurrency(np.ascontiguousarray(X, dtype="float64"), y, args.repeats)
     checks.append((f"two trainers in two Python threads take ≤ 1.2× one trainer's wall time "
                    f"({args.repeats} epochs each, batch 100)", together <= 1.2 * alone,
@@ -291,25 +375,95 @@ def main(argv=None):
         memory = peak_memory(dtype)
         if memory:
             inputs, extra = memory
-            checks.append((f"{dtype}: training adds ≤ 64 MB to the inputs ({inputs:.0f} MB)",
+            checks.append((f"784-16-16-10, {dtype}: training adds ≤ 64 MB to the inputs ({inputs:.0f} MB)",
                            extra <= 64, f"+{extra:.0f} MB at the peak"))
-    print("| target | met | measured |\n|---|---|---|")
-    for name, ok, measured in checks:
-        print(f"| {name} | {'yes' if ok else 'no'} | {measured} |")
-    if has_mnist(mnist_dir()):
-        print_time_to_accuracy()
+    return checks
 
 
 def print_time_to_accuracy(seeds=(0, 1, 2)):
-    recipe = ", ".join(f"{k}={v!r}" for k, v in RECIPE.items())
-    print(f"\n## Time to {TARGET_ACCURACY:.0%} test accuracy on MNIST\n")
-    print(f"Recipe: `Trainer({recipe})`, the same in PyTorch from the same initial parameters. "
-          "Training seconds until the test accuracy, measured after each epoch, first reaches the target.\n")
-    print("| seed | fastmlp | PyTorch |\n|---|---|---|")
-    cell = lambda r: (r if isinstance(r, str) else "not within 6 epochs" if r is None  # noqa: E731
-                      else f"{r[1]:.2f} s ({r[0]} epochs, {r[2]:.2%})")
-    for seed, ours, theirs in time_to_accuracy(seeds):
-        print(f"| {seed} | {cell(ours)} | {cell(theirs)} |", flush=True)
+    """Both recipes' times to their test accuracy; returns the wide recipe's rows."""
+    rows = None
+    for recipe, target in ((RECIPE, TARGET_ACCURACY), (WIDE_RECIPE, WIDE_TARGET)):
+        settings = ", ".join(f"{k}={v!r}" for k, v in recipe.items())
+        print(f"\n## Time to {target:.0%} test accuracy on MNIST\n")
+        print(f"Recipe: `Trainer({settings})`, the same in PyTorch from the same initial parameters. "
+              "Training seconds until the test accuracy, measured after each epoch, first reaches the target.\n")
+        print("| seed | fastmlp | PyTorch |\n|---|---|---|")
+        cell = lambda r: (r if isinstance(r, str) else "not within 6 epochs" if r is None  # noqa: E731
+                          else f"{r[1]:.2f} s ({r[0]} epochs, {r[2]:.2%})")
+        rows = time_to_accuracy(recipe, target, seeds)
+        for seed, ours, theirs in rows:
+            print(f"| {seed} | {cell(ours)} | {cell(theirs)} |", flush=True)
+    return rows
+
+
+def sweep_macs(w):
+    """Multiply-adds per example of 784-w-w-10 (see macs_per_example)."""
+    return macs_per_example((784, w, w, 10))
+
+
+def width_sweep(X, y, repeats, has_torch):
+    """Yields ((dtype, threads, batch, w, examples), (fastmlp, numpy, torch)): seconds per epoch,
+    each the median of ``repeats`` epochs over SWEEP_EXAMPLES[w] examples (torch None when absent)."""
+    for dtype in ("float64", "float32"):
+        for threads in (1, 2):
+            for batch in SWEEP_BATCHES:
+                for w in WIDTHS:
+                    n = SWEEP_EXAMPLES[w]
+                    Xd = np.ascontiguousarray(X[:n], dtype=dtype)
+                    Y = np.eye(10, dtype=dtype)[y[:n]]
+                    sizes = (784, w, w, 10)
+                    ours = time_fastmlp(Xd, y[:n], dtype, threads, batch, repeats, sizes, SWEEP_SETTINGS)
+                    kwargs = dict(sizes=sizes, settings=SWEEP_SETTINGS)
+                    numpy_s = time_peer(NumpyPeer, Xd, Y, dtype, threads, batch, repeats, **kwargs)
+                    torch_s = time_peer(TorchPeer, Xd, Y, dtype, threads, batch, repeats, **kwargs) if has_torch else None
+                    yield (dtype, threads, batch, w, n), (ours, numpy_s, torch_s)
+
+
+def print_width_sweep(X, y, repeats, limits, has_torch):
+    """The sweep's table and its targets (see the wide-layer targets in README.md)."""
+    no_fma, fma = limits
+    print("\n## Width sweep: 784-w-w-10\n")
+    print(f"ReLU hidden layers, a softmax output with the log-likelihood cost, η = {SWEEP_SETTINGS['learning_rate']}, "
+          "plain SGD; NumPy and PyTorch train the same network from the same parameters. Seconds per epoch of "
+          f"the examples given (median of {repeats}); G/s: fastmlp's multiply-adds per second; share: of the "
+          "no-FMA limit (one core's, also with two threads); × PyTorch, × NumPy: how many times faster fastmlp is.\n")
+    print("| dtype | threads | batch | w | examples | fastmlp | NumPy | PyTorch | G/s | share | × PyTorch | × NumPy |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    results = {}
+    cell = lambda v: "–" if v is None else f"{v:.3f} s"  # noqa: E731
+    ratio = lambda v, ours: "–" if v is None else f"{v / ours:.2f}×"  # noqa: E731
+    for (dtype, threads, batch, w, n), (ours, numpy_s, torch_s) in width_sweep(X, y, repeats, has_torch):
+        results[dtype, threads, batch, w] = (ours, numpy_s, torch_s)
+        rate = sweep_macs(w) * n / ours / 1e9
+        share = f"{rate / no_fma[dtype]:.0%}" if no_fma else "–"
+        print(f"| {dtype} | {threads} | {batch} | {w} | {n} | {cell(ours)} | {cell(numpy_s)} | {cell(torch_s)} | "
+              f"{rate:.1f} | {share} | {ratio(torch_s, ours)} | {ratio(numpy_s, ours)} |", flush=True)
+    checks = []
+    for dtype in ("float64", "float32"):
+        for batch in SWEEP_BATCHES:
+            for w in WIDTHS:
+                if w < 64:
+                    continue
+                ours, _, torch_s = results[dtype, 1, batch, w]
+                rate = sweep_macs(w) * SWEEP_EXAMPLES[w] / ours / 1e9
+                if no_fma:
+                    share = rate / no_fma[dtype]
+                    checks.append((f"{dtype}, 1 thread, batch {batch}, w = {w}: ≥ 75% of the no-FMA limit",
+                                   share >= 0.75, f"{share:.0%}"))
+                if torch_s is not None and no_fma and fma:
+                    # Where FMA adds no throughput, the exact arithmetic costs nothing: PyTorch's speed
+                    # at least; elsewhere 0.9 of it, scaled by what the unfused rate leaves.
+                    gain = fma[dtype] / no_fma[dtype]
+                    want = 1.0 if gain < 1.1 else 0.9 / gain
+                    checks.append((f"{dtype}, 1 thread, batch {batch}, w = {w}: ≥ {want:.2f}× PyTorch's speed",
+                                   torch_s / ours >= want, f"{torch_s / ours:.2f}×"))
+            for w in WIDTHS:
+                if w >= 256:
+                    gain = results[dtype, 1, batch, w][0] / results[dtype, 2, batch, w][0]
+                    checks.append((f"{dtype}, batch {batch}, w = {w}: 2 threads ≥ 1.8× 1 thread", gain >= 1.8,
+                                   f"{gain:.2f}×"))
+    return checks
 
 
 if __name__ == "__main__":
