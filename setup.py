@@ -19,6 +19,7 @@ Whatever the flags, floating-point contraction stays off
 to the bit by fastmlp.reference.
 """
 
+import glob
 import os
 import sys
 import tempfile
@@ -108,10 +109,7 @@ extensions = [
     Extension(
         "fastmlp._kernels",
         ["fastmlp/_kernels.pyx"],
-        depends=[
-            "fastmlp/_layers.pxi", "fastmlp/_blocks.h", "fastmlp/_blocks_impl.h", "fastmlp/_vectors_impl.h",
-            "fastmlp/_units_impl.h", "fastmlp/_tiles_impl.h",
-        ],
+        depends=sorted(glob.glob("fastmlp/*.pxi") + glob.glob("fastmlp/kernels/*.h")),
     )
 ]
 

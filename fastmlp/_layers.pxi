@@ -6,14 +6,14 @@
 # 784-16-16-10 network's do. Past that, every block streams the weights
 # from L3 or memory again. Here the whole mini-batch instead goes through
 # one layer at a time, each layer's work being a product of matrices
-# (_tiles_impl.h): the forward sums, the deltas of the layer below, and the
+# (kernels/tiles.h and products.h): the forward sums, the deltas of the layer below, and the
 # gradient taken straight into the step. Each weight is then read from
 # memory once per product for the whole mini-batch, and reused from L1 by
 # all its examples. The team of threads splits each product between
 # independent outputs and waits at a barrier after each layer, whose
 # results the next one reads.
 
-cdef extern from "_blocks.h" nogil:
+cdef extern from "kernels/kernels.h" nogil:
     enum:
         FASTMLP_TILE_ROWS  # rows of a register tile: examples, units or weight rows
         FASTMLP_TILE_F64  # columns of a tile: outputs or examples
@@ -141,7 +141,7 @@ cdef inline Py_ssize_t gradient_kb(Py_ssize_t m, const floating* any) noexcept n
 
 cdef inline Py_ssize_t pack_size(const Net* net, Py_ssize_t m, const floating* any) noexcept nogil:
     """Values of one thread's packing buffer for mini-batches of up to m examples: the most
-    that any of the three products packs (see _tiles_impl.h) for any count of examples up to
+    that any of the three products packs (see kernels/products.h) for any count of examples up to
     m (a smaller count packs longer blocks)."""
     cdef Py_ssize_t count, l, most = 1, widest = 1
     for l in range(1, net.n_layers + 1):
@@ -155,7 +155,7 @@ cdef inline Py_ssize_t pack_size(const Net* net, Py_ssize_t m, const floating* a
 
 cdef inline Py_ssize_t panel_offset(const Net* net, Py_ssize_t l,
                                     const floating* any) noexcept nogil:
-    """Where layer l's weights start among the weights in panels (see _tiles_impl.h): each
+    """Where layer l's weights start among the weights in panels (see kernels/products.h): each
     layer's outputs are rounded up to whole panels."""
     cdef Py_ssize_t k, offset = 0
     for k in range(l):

@@ -1,6 +1,6 @@
-/* Wide layers: a mini-batch's three products, blocked for the caches.
- * _blocks_impl.h includes this once per float type, with T, V, L, LOAD,
- * STORE and FASTMLP_NAME defined.
+/* Wide layers: a mini-batch's three products, blocked for the caches, for
+ * one float type (included by typed.h, after tiles.h), for networks that go
+ * through a mini-batch a layer at a time (_layers.pxi).
  *
  * Each product is a sum of outer products, C[r][q] = Σ_p a_r[p]·b_p[q],
  * with p in order, as the arithmetic contract wants:
@@ -10,131 +10,14 @@
  *   backward  Sᵀ = Wᵀ·Dᵀ   units k     examples i  outputs j   Wᵀ[k][j]         D[i][j]
  *   gradient  G = Aᵀ·D     inputs k    outputs j   examples i  A[i][k]          D[i][j]
  *
- * A register tile keeps TR rows × TN columns of sums (TNV vectors per row)
- * for as long as it runs: a whole sum, or a block of KC terms of it whose
- * partial sums are stored and taken up again by the next block, so each sum
- * still adds its terms one after another from the first. Blocking and
- * packing only choose which independent sums run side by side and where
- * their operands wait: b_p comes from a packed panel (KC rows of TN values,
- * contiguous) that stays in L1 while the tile sweeps many rows r; the a_r
- * are read where they lie, a row at a time, from L2.
+*
+ * Register tiles (tiles.h) compute each product, their sums carried across
+ * blocks of terms in order. Blocking and packing only choose which
+ * independent sums run side by side and where their operands wait: each
+ * product packs the operand it reuses most into panels that stay in L1
+ * while the tiles sweep past them, and streams the other from L2, packed
+ * too; each function below says which is which.
  */
-
-#define TR FASTMLP_TILE_ROWS
-#define TNV FASTMLP_TILE_NV
-#define TN (TNV * L)
-
-/* f(n) for the row count E = 1 … TR, made a constant so that the tile's sums
- * stay in registers. Counts above TR never occur; they clamp to TR only so
- * that every case compiles. */
-#define BY_ROWS(E, f)                                                       \
-    switch (E) {                                                            \
-    case 1: f(1); break;                                                    \
-    case 2: f(2); break;                                                    \
-    case 3: f(3); break;                                                    \
-    case 4: f(4); break;                                                    \
-    case 5: f(5 <= TR ? 5 : TR); break;                                     \
-    case 6: f(6 <= TR ? 6 : TR); break;                                     \
-    case 7: f(7 <= TR ? 7 : TR); break;                                     \
-    default: f(8 <= TR ? 8 : TR); break;                                    \
-    }
-
-/* The tile: c_r[q] = Σ_p a[p·TR + r]·b[p·TN + q], p = 0 … kc−1 in order, for
- * the rows r = 0 … E−1 and the TN columns q, from two packed panels (a: kc
- * rows of TR values, of which the first E count; b: kc rows of TN). Started
- * from the term of p = 0 when `first`, else continued from the sums stored in
- * c (row r at c + r·c_stride). The finished sums are stored in c, or with
- * step_out taken into the step on the weights c (STEP_VECTOR of
- * _blocks_impl.h; velocities vel laid out like c). */
-static inline FASTMLP_ALWAYS_INLINE void FASTMLP_NAME(tile_of)(
-    int E, Py_ssize_t kc, const T* a, const T* b, T* c, Py_ssize_t c_stride, int first,
-    int step_out, T step, T decay, T mu, T* vel)
-{
-#ifdef FASTMLP_VECTORS
-    V s[TR][TNV], bp[TNV];
-    Py_ssize_t p = 0;
-    if (first) {
-        for (int v = 0; v < TNV; v++) bp[v] = LOAD(b + v * L);
-        for (int r = 0; r < E; r++)
-            for (int v = 0; v < TNV; v++) s[r][v] = a[r] * bp[v];
-        p = 1;
-    } else {
-        for (int r = 0; r < E; r++)
-            for (int v = 0; v < TNV; v++) s[r][v] = LOAD(c + r * c_stride + v * L);
-    }
-#pragma GCC unroll 4
-    for (; p < kc; p++) {
-        for (int v = 0; v < TNV; v++) bp[v] = LOAD(b + p * TN + v * L);
-        for (int r = 0; r < E; r++) {
-            T x = a[p * TR + r];
-            for (int v = 0; v < TNV; v++) s[r][v] = s[r][v] + x * bp[v];
-        }
-    }
-    for (int r = 0; r < E; r++)
-        for (int v = 0; v < TNV; v++) {
-            T* o = c + r * c_stride + v * L;
-            T* pv = vel ? vel + r * c_stride + v * L : NULL;
-            STEP_VECTOR(V, LOAD, STORE, o, pv, s[r][v], step_out, step, decay, mu);
-        }
-#else
-    for (int r = 0; r < E; r++)
-        for (int q = 0; q < TN; q++) {
-            T t = first ? a[r] * b[q] : c[r * c_stride + q];
-            for (Py_ssize_t p = first; p < kc; p++) t = t + a[p * TR + r] * b[p * TN + q];
-            FASTMLP_NAME(take_step)(c + r * c_stride + q, t, step_out, step, decay, mu,
-                                    vel ? vel + r * c_stride + q : NULL);
-        }
-#endif
-}
-
-static void FASTMLP_NAME(tile)(
-    int E, Py_ssize_t kc, const T* a, const T* b, T* c, Py_ssize_t c_stride, int first,
-    int step_out, T step, T decay, T mu, T* vel)
-{
-#define CALL(n) FASTMLP_NAME(tile_of)(n, kc, a, b, c, c_stride, first, step_out, step, decay, mu, vel)
-    BY_ROWS(E, CALL)
-#undef CALL
-}
-
-/* A tile of only `cols` < TN columns: the same sums through a full tile in
- * `edge` (TR·TN values), of which only the first cols columns go to c. */
-static void FASTMLP_NAME(tile_part)(
-    int E, Py_ssize_t cols, Py_ssize_t kc, const T* a, const T* b, T* c, Py_ssize_t c_stride,
-    int first, int step_out, T step, T decay, T mu, T* vel, T* edge)
-{
-    if (!first)
-        for (int r = 0; r < E; r++) memcpy(edge + r * TN, c + r * c_stride, cols * sizeof(T));
-    FASTMLP_NAME(tile)(E, kc, a, b, edge, TN, first, 0, 0, 1, 0, NULL);
-    for (int r = 0; r < E; r++)
-        for (Py_ssize_t q = 0; q < cols; q++)
-            FASTMLP_NAME(take_step)(c + r * c_stride + q, edge[r * TN + q], step_out, step, decay,
-                                    mu, vel ? vel + r * c_stride + q : NULL);
-}
-
-/* out[q] = in[q] for q < cols ≤ TN, zeros past cols. A whole row is one
- * copy of constant size, which the compiler turns into vector moves (with a
- * size known only at run time it calls for a string move, slow on 64 bytes). */
-static inline void FASTMLP_NAME(copy_row)(T* out, const T* in, Py_ssize_t cols)
-{
-    if (cols == TN) {
-        memcpy(out, in, TN * sizeof(T));
-        return;
-    }
-    for (Py_ssize_t q = 0; q < cols; q++) out[q] = in[q];
-    for (Py_ssize_t q = cols; q < TN; q++) out[q] = 0;
-}
-
-/* Packing. a panel: out[p·TR + r] = row_r[p] for p < kc and the E ≤ TR rows
- * row_r = x + (idx ? idx[i0 + r] : i0 + r)·stride. */
-static void FASTMLP_NAME(pack_a)(
-    int E, const T* x, const Py_ssize_t* idx, Py_ssize_t i0, Py_ssize_t stride, Py_ssize_t kc,
-    T* out)
-{
-    for (int r = 0; r < E; r++) {
-        const T* row = x + (idx ? idx[i0 + r] : i0 + r) * stride;
-        for (Py_ssize_t p = 0; p < kc; p++) out[p * TR + r] = row[p];
-    }
-}
 
 /* Panels. While a call of the kernels trains a wide network, each layer's
  * weights (and velocities) live in panels of TN outputs: panel q holds the
@@ -366,7 +249,3 @@ static void FASTMLP_NAME(gradient_product)(
     }
 }
 
-#undef BY_ROWS
-#undef TR
-#undef TNV
-#undef TN

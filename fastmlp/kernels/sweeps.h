@@ -1,6 +1,6 @@
 /* The two sweeps of a block over vectors of one type: the weighted sums of a
  * block of examples, and the gradient sums of a block of weight rows.
- * _blocks_impl.h includes this twice, with the sweeps' vector type SV, its
+ * blocks.h includes this twice, with the sweeps' vector type SV, its
  * lanes SL, the vectors per block SNV, SLOAD, SSTORE, and the functions'
  * names SUMS_OF and NUDGE_BLOCK defined: for the block's vectors, and for
  * single unit vectors, the outputs of layers narrower than a block. It

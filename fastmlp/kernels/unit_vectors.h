@@ -1,5 +1,5 @@
 /* A layer's activations and deltas over vectors of one type, side by side.
- * _blocks_impl.h includes this with the vector type AV, its integer twin AVI,
+ * units.h includes this with the vector type AV, its integer twin AVI,
  * its lanes AL, ALOAD, ASTORE and the names' suffix UNAME defined: for unit
  * vectors, and for float32 with AVX-512 also for whole 16-lane vectors, which
  * take layers of 16 units or more in half the operations. It undefines them

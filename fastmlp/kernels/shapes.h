@@ -1,19 +1,22 @@
-/* The innermost loops of fastmlp's kernels, register-blocked, for float64
- * and float32 (this file is included once for each, see _blocks_impl.h).
+/* The shapes of fastmlp's kernels for the target they are compiled for:
+ * the width of their vectors and how many examples, weight rows and outputs
+ * each register block and tile holds, and the vector types. Everything else
+ * is written once, in terms of these; they are what one target's build
+ * differs from another's in.
  *
- * A block keeps FASTMLP_OUTPUTS_* partial sums (one or two vectors) for
- * each of FASTMLP_SAMPLES examples (forward pass) or FASTMLP_ROWS_* weight
- * rows (gradient) in registers for the whole of a sum. GCC's auto-vectoriser does not reliably
- * do that with plain loops, so the vectors are written with GCC/Clang
- * vector types: 64 bytes wide where the target has AVX-512, 32 bytes
- * otherwise. Vector + and * are the IEEE operations lane by lane, and
- * -ffp-contract=off keeps them unfused, so each sum is exactly the scalar
- * left-to-right sum of the arithmetic contract, whatever the width. Other
- * compilers get plain scalar loops that compute the same sums in the same
- * order.
+ * The register blocks keep FASTMLP_OUTPUTS_* partial sums (one or two
+ * vectors) for each of FASTMLP_SAMPLES examples (forward pass) or
+ * FASTMLP_ROWS_* weight rows (gradient) in registers for the whole of a sum.
+ * GCC's auto-vectoriser does not reliably do that with plain loops, so the
+ * vectors are written with GCC/Clang vector types: 64 bytes wide where the
+ * target has AVX-512, 32 bytes otherwise. Vector + and * are the IEEE
+ * operations lane by lane, and -ffp-contract=off keeps them unfused, so each
+ * sum is exactly the scalar left-to-right sum of the arithmetic contract,
+ * whatever the width. Other compilers get plain scalar loops that compute
+ * the same sums in the same order.
  */
-#ifndef FASTMLP_BLOCKS_H
-#define FASTMLP_BLOCKS_H
+#ifndef FASTMLP_SHAPES_H
+#define FASTMLP_SHAPES_H
 
 #include <stdint.h>
 #include <string.h>
@@ -71,7 +74,7 @@
 #define FASTMLP_ROWS_F64 4
 #define FASTMLP_ROWS_F32 4
 #endif
-/* The wide layers' register tiles (_tiles_impl.h): FASTMLP_TILE_ROWS rows
+/* The wide layers' register tiles (tiles.h): FASTMLP_TILE_ROWS rows
  * (examples, or weight rows) × FASTMLP_TILE_NV vectors of sums. Without
  * fused multiply-add each term needs a register for its product besides
  * the sum's: the 16 registers of AVX and SSE2 hold 6 × 2 sums, the two
@@ -145,53 +148,5 @@ typedef int fastmlp_vi32 __attribute__((vector_size(FASTMLP_VBYTES)));
 typedef float fastmlp_uf32 __attribute__((vector_size(FASTMLP_UBYTES_F32)));
 typedef int fastmlp_ui32 __attribute__((vector_size(FASTMLP_UBYTES_F32)));
 #endif
-
-#define FASTMLP_T double
-#define FASTMLP_V fastmlp_vf64
-#define FASTMLP_VI fastmlp_vi64
-#define FASTMLP_U fastmlp_vf64
-#define FASTMLP_UI fastmlp_vi64
-#define FASTMLP_F64 1
-#define FASTMLP_LANES (FASTMLP_VBYTES / 8)
-#define FASTMLP_ULANES (FASTMLP_UBYTES_F64 / 8)
-#define FASTMLP_ROWS FASTMLP_ROWS_F64
-#define FASTMLP_NV FASTMLP_NV_F64
-#define FASTMLP_NAME(f) f##_f64
-#include "_blocks_impl.h"
-#undef FASTMLP_T
-#undef FASTMLP_V
-#undef FASTMLP_VI
-#undef FASTMLP_U
-#undef FASTMLP_UI
-#undef FASTMLP_F64
-#undef FASTMLP_LANES
-#undef FASTMLP_ULANES
-#undef FASTMLP_ROWS
-#undef FASTMLP_NV
-#undef FASTMLP_NAME
-
-#define FASTMLP_T float
-#define FASTMLP_V fastmlp_vf32
-#define FASTMLP_VI fastmlp_vi32
-#define FASTMLP_U fastmlp_uf32
-#define FASTMLP_UI fastmlp_ui32
-#define FASTMLP_F64 0
-#define FASTMLP_LANES (FASTMLP_VBYTES / 4)
-#define FASTMLP_ULANES (FASTMLP_UBYTES_F32 / 4)
-#define FASTMLP_ROWS FASTMLP_ROWS_F32
-#define FASTMLP_NV FASTMLP_NV_F32
-#define FASTMLP_NAME(f) f##_f32
-#include "_blocks_impl.h"
-#undef FASTMLP_T
-#undef FASTMLP_V
-#undef FASTMLP_VI
-#undef FASTMLP_U
-#undef FASTMLP_UI
-#undef FASTMLP_F64
-#undef FASTMLP_LANES
-#undef FASTMLP_ULANES
-#undef FASTMLP_ROWS
-#undef FASTMLP_NV
-#undef FASTMLP_NAME
 
 #endif

@@ -1,0 +1,200 @@
+# Included by _kernels.pyx: one element (see its docstring for the layers).
+
+cdef extern from "kernels/kernels.h" nogil:
+    # fastmlp.reference.exp, shared with the vector activations below.
+    double exp_f64(double x)
+    float exp_f32(float x)
+    # activate() on the units of a layer, a vector of them at a time.
+    void activate_units_f64(int rows, double* const* z, const double* bias, Py_ssize_t n,
+                            int kind)
+    void activate_units_f32(int rows, float* const* z, const float* bias, Py_ssize_t n,
+                            int kind)
+
+
+cdef inline floating exp_(floating x) noexcept nogil:
+    """e^x exactly as fastmlp.reference.exp computes it (kernels/element.h has its steps)."""
+    if floating is double:
+        return exp_f64(x)
+    else:
+        return exp_f32(x)
+
+
+cdef inline floating log_(floating x) noexcept nogil:
+    """ln x, never below −100, exactly as fastmlp.reference.log computes it (see its steps)."""
+    cdef floating m, kf, s, h, z, p, r
+    cdef int64_t e
+    cdef uint64_t bits64
+    cdef uint32_t bits32
+    if not (x < <floating>INFINITY):  # NaN and +inf
+        return x
+    if x == 0:  # both zeros: −0 is not < 0, and its sign bit must not reach the exponent
+        return -100
+    if x < 0:
+        if floating is double:
+            bits64 = <uint64_t>0x7FF8000000000000  # NumPy's NaN
+            memcpy(&r, &bits64, 8)
+        else:
+            bits32 = <uint32_t>0x7FC00000
+            memcpy(&r, &bits32, 4)
+        return r
+    if floating is double:
+        e = 0
+        if x < 2.2250738585072014e-308:
+            x = x * 18014398509481984.0  # 2^54
+            e = -54
+        memcpy(&bits64, &x, 8)
+        e = e + <int64_t>(bits64 >> 52) - 1023
+        bits64 = (bits64 & <uint64_t>0x000FFFFFFFFFFFFF) | <uint64_t>0x3FF0000000000000
+        memcpy(&m, &bits64, 8)
+        if m > 1.4142135623730951:
+            m = m * 0.5
+            e = e + 1
+    else:
+        e = 0
+        if x < <float>1.1754943508222875e-38:
+            x = x * <float>16777216.0  # 2^24
+            e = -24
+        memcpy(&bits32, &x, 4)
+        e = e + <int64_t>(bits32 >> 23) - 127
+        bits32 = (bits32 & <uint32_t>0x007FFFFF) | <uint32_t>0x3F800000
+        memcpy(&m, &bits32, 4)
+        if m > <float>1.4142135381698608:
+            m = m * <float>0.5
+            e = e + 1
+    kf = <floating>e
+    s = (m - <floating>1) / (m + <floating>1)
+    h = s + s
+    z = s * s
+    if floating is double:
+        p = 0.047619047619047616
+        p = p * z + 0.05263157894736842
+        p = p * z + 0.058823529411764705
+        p = p * z + 0.06666666666666667
+        p = p * z + 0.07692307692307693
+        p = p * z + 0.09090909090909091
+        p = p * z + 0.1111111111111111
+        p = p * z + 0.14285714285714285
+        p = p * z + 0.2
+        p = p * z + 0.3333333333333333
+        r = (kf * 2.8235290563031577e-13 + (h + (h * z) * p)) + kf * 0.693147180559663
+    else:
+        p = <float>0.09090909090909091
+        p = p * z + <float>0.1111111111111111
+        p = p * z + <float>0.14285714285714285
+        p = p * z + <float>0.2
+        p = p * z + <float>0.3333333333333333
+        r = (kf * <float>1.428606765330187e-06 + (h + (h * z) * p)) + kf * <float>0.693145751953125
+    if r < -100:
+        r = -100
+    return r
+
+
+cdef inline floating activate(floating z, int kind) noexcept nogil:
+    cdef floating t, v
+    if kind == SIGMOID:
+        return <floating>1 / (<floating>1 + exp_(-z))
+    if kind == TANH:
+        t = <floating>fabs(z)  # exact; the cast keeps exp_ in the dtype
+        t = exp_(<floating>-2 * t)
+        v = (<floating>1 - t) / (<floating>1 + t)
+        return v if z >= 0 else -v
+    # ReLU: NaN passes through, −0 becomes +0
+    if z <= 0:
+        return 0
+    return z
+
+
+cdef inline floating derivative(floating a, int kind) noexcept nogil:
+    """σ'(z) from the activation a = σ(z)."""
+    if kind == SIGMOID:
+        return a * (<floating>1 - a)
+    if kind == TANH:
+        return <floating>1 - a * a
+    if a > 0:
+        return 1
+    return 0
+
+
+cdef void activate_rows(floating** z, Py_ssize_t rows, const floating* bias, Py_ssize_t n,
+                        int kind) noexcept nogil:
+    """z[i] ← activation(z[i] + bias) for the layer's units in ``rows`` examples' rows: in
+    vectors of units when there are enough, the rows side by side (kernels/units.h);
+    otherwise one loop per kind, so each stays simple."""
+    cdef Py_ssize_t i, j
+    cdef Py_ssize_t vector = vector_lanes(bias)
+    if kind == SOFTMAX:
+        for i in range(rows):
+            softmax_(z[i], bias, n)
+    elif vector and n >= vector:
+        if floating is double:
+            activate_units_f64(<int>rows, z, bias, n, kind)
+        else:
+            activate_units_f32(<int>rows, z, bias, n, kind)
+    elif kind == SIGMOID:
+        for i in range(rows):
+            for j in range(n):
+                z[i][j] = activate(z[i][j] + bias[j], SIGMOID)
+    elif kind == TANH:
+        for i in range(rows):
+            for j in range(n):
+                z[i][j] = activate(z[i][j] + bias[j], TANH)
+    else:
+        for i in range(rows):
+            for j in range(n):
+                z[i][j] = activate(z[i][j] + bias[j], RELU)
+
+
+cdef void softmax_(floating* z, const floating* bias, Py_ssize_t n) noexcept nogil:
+    """z ← softmax(z + bias), as fastmlp.reference.softmax computes it."""
+    cdef Py_ssize_t j
+    cdef floating m, s
+    for j in range(n):
+        z[j] = z[j] + bias[j]
+    m = z[0]
+    for j in range(1, n):
+        if z[j] > m:
+            m = z[j]
+    for j in range(n):
+        z[j] = exp_(z[j] - m)
+    s = z[0]
+    for j in range(1, n):
+        s = s + z[j]
+    for j in range(n):
+        z[j] = z[j] / s
+
+
+cdef floating output_deltas(const Net* net, const floating* y, const floating* act,
+                            floating* delta) noexcept nogil:
+    """Fill ``delta`` with δ^L of one example (contract 4); return its cost e_x (contract 8)."""
+    cdef Py_ssize_t L = net.n_layers
+    cdef Py_ssize_t n_out = net.sizes[L]
+    cdef const floating* a = act + net.a_off[L - 1]
+    cdef floating* d = delta + net.a_off[L - 1]
+    cdef floating diff, error = 0, term
+    cdef Py_ssize_t j
+    # One loop per cost, so that each stays simple.
+    if net.cost == QUADRATIC:
+        for j in range(n_out):
+            diff = a[j] - y[j]
+            d[j] = diff * derivative(a[j], net.output)
+            error = diff * diff if j == 0 else error + diff * diff
+    else:  # ∂C_x/∂z^L = a − y for these costs and their output layers; e_x = −Σ_j term_j
+        for j in range(n_out):
+            d[j] = a[j] - y[j]
+            if net.cost == CROSS_ENTROPY:
+                term = y[j] * log_(a[j]) + (<floating>1 - y[j]) * log_(<floating>1 - a[j])
+            else:
+                term = y[j] * log_(a[j])
+            error = term if j == 0 else error + term
+        error = -error
+    return error
+
+
+cdef inline void take_step(floating* w, floating* v, floating s, floating step, floating decay,
+                           floating mu) noexcept nogil:
+    """One weight's step from its finished sum s (contract 7), with velocity v unless NULL."""
+    if v != NULL:
+        v[0] = mu * v[0] - step * s
+        w[0] = decay * w[0] + v[0]
+    else:
+        w[0] = decay * w[0] - step * s  # decay·w is w when decay is 1
