@@ -17,7 +17,8 @@
  * FASTMLP_V (a vector of it), FASTMLP_VI (its integer twin), FASTMLP_LANES,
  * FASTMLP_NV (vectors per block), FASTMLP_U, FASTMLP_UI and FASTMLP_ULANES
  * (the unit vector), FASTMLP_ROWS (weight rows per gradient block),
- * FASTMLP_F64 and FASTMLP_NAME (the functions' suffix) defined.
+ * FASTMLP_F64 and FASTMLP_NAME (the functions' suffix) defined, which it
+ * undefines at its end.
  */
 #ifndef FASTMLP_KERNELS_H
 #define FASTMLP_KERNELS_H
@@ -36,17 +37,6 @@
 #define FASTMLP_NV FASTMLP_NV_F64
 #define FASTMLP_NAME(f) f##_f64
 #include "typed.h"
-#undef FASTMLP_T
-#undef FASTMLP_V
-#undef FASTMLP_VI
-#undef FASTMLP_U
-#undef FASTMLP_UI
-#undef FASTMLP_F64
-#undef FASTMLP_LANES
-#undef FASTMLP_ULANES
-#undef FASTMLP_ROWS
-#undef FASTMLP_NV
-#undef FASTMLP_NAME
 
 #define FASTMLP_T float
 #define FASTMLP_V fastmlp_vf32
@@ -60,16 +50,5 @@
 #define FASTMLP_NV FASTMLP_NV_F32
 #define FASTMLP_NAME(f) f##_f32
 #include "typed.h"
-#undef FASTMLP_T
-#undef FASTMLP_V
-#undef FASTMLP_VI
-#undef FASTMLP_U
-#undef FASTMLP_UI
-#undef FASTMLP_F64
-#undef FASTMLP_LANES
-#undef FASTMLP_ULANES
-#undef FASTMLP_ROWS
-#undef FASTMLP_NV
-#undef FASTMLP_NAME
 
 #endif

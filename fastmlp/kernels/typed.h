@@ -61,3 +61,15 @@ static inline void FASTMLP_NAME(ustore)(T* p, U u) { memcpy(p, &u, sizeof u); }
 #undef TR
 #undef TNV
 #undef TN
+
+#undef FASTMLP_T
+#undef FASTMLP_V
+#undef FASTMLP_VI
+#undef FASTMLP_U
+#undef FASTMLP_UI
+#undef FASTMLP_F64
+#undef FASTMLP_LANES
+#undef FASTMLP_ULANES
+#undef FASTMLP_ROWS
+#undef FASTMLP_NV
+#undef FASTMLP_NAME
