@@ -24,35 +24,41 @@
     default: f(8 <= TR ? 8 : TR); break;                                    \
     }
 
-/* The tile: c_r[q] = Σ_p a[p·TR + r]·b[p·TN + q], p = 0 … kc−1 in order, for
- * the rows r = 0 … E−1 and the TN columns q, from two packed panels (a: kc
- * rows of TR values, of which the first E count; b: kc rows of TN). Started
+/* The tile: c_r[q] = Σ_p a_r[p]·b[p·TN + q], p = 0 … kc−1 in order, for the
+ * rows r = 0 … E−1 and the TN columns q, from a packed panel b of kc rows of
+ * TN and the rows' terms a_r[p] = a[(p / group)·a_group + (p % group)·a_p +
+ * r·a_r]: from a packed panel of kc rows of TR (a_p = TR, a_r = 1, one group),
+ * or from weights in panels (tile_w). Started
  * from the term of p = 0 when `first`, else continued from the sums stored in
  * c (row r at c + r·c_stride). The finished sums are stored in c, or with
  * step_out taken into the step on the weights c (STEP_VECTOR of
  * element.h; velocities vel laid out like c). */
 static inline FASTMLP_ALWAYS_INLINE void FASTMLP_NAME(tile_of)(
-    int E, Py_ssize_t kc, const T* a, const T* b, T* c, Py_ssize_t c_stride, int first,
-    int step_out, T step, T decay, T mu, T* vel)
+    int E, Py_ssize_t kc, const T* a, Py_ssize_t a_p, Py_ssize_t a_r, Py_ssize_t group,
+    Py_ssize_t a_group, const T* b, T* c, Py_ssize_t c_stride, int first, int step_out, T step,
+    T decay, T mu, T* vel)
 {
 #ifdef FASTMLP_VECTORS
     V s[TR][TNV], bp[TNV];
-    Py_ssize_t p = 0;
     if (first) {
         for (int v = 0; v < TNV; v++) bp[v] = LOAD(b + v * L);
         for (int r = 0; r < E; r++)
-            for (int v = 0; v < TNV; v++) s[r][v] = a[r] * bp[v];
-        p = 1;
+            for (int v = 0; v < TNV; v++) s[r][v] = a[r * a_r] * bp[v];
     } else {
         for (int r = 0; r < E; r++)
             for (int v = 0; v < TNV; v++) s[r][v] = LOAD(c + r * c_stride + v * L);
     }
+    for (Py_ssize_t g0 = 0; g0 < kc; g0 += group) {
+        const T* ag = a + g0 / group * a_group;
+        const T* bg = b + g0 * TN;
+        Py_ssize_t n = kc - g0 < group ? kc - g0 : group;
 #pragma GCC unroll 4
-    for (; p < kc; p++) {
-        for (int v = 0; v < TNV; v++) bp[v] = LOAD(b + p * TN + v * L);
-        for (int r = 0; r < E; r++) {
-            T x = a[p * TR + r];
-            for (int v = 0; v < TNV; v++) s[r][v] = s[r][v] + x * bp[v];
+        for (Py_ssize_t p = g0 == 0 && first; p < n; p++) {
+            for (int v = 0; v < TNV; v++) bp[v] = LOAD(bg + p * TN + v * L);
+            for (int r = 0; r < E; r++) {
+                T x = ag[p * a_p + r * a_r];
+                for (int v = 0; v < TNV; v++) s[r][v] = s[r][v] + x * bp[v];
+            }
         }
     }
     for (int r = 0; r < E; r++)
@@ -64,8 +70,9 @@ static inline FASTMLP_ALWAYS_INLINE void FASTMLP_NAME(tile_of)(
 #else
     for (int r = 0; r < E; r++)
         for (int q = 0; q < TN; q++) {
-            T t = first ? a[r] * b[q] : c[r * c_stride + q];
-            for (Py_ssize_t p = first; p < kc; p++) t = t + a[p * TR + r] * b[p * TN + q];
+            T t = first ? a[r * a_r] * b[q] : c[r * c_stride + q];
+            for (Py_ssize_t p = first; p < kc; p++)
+                t = t + a[p / group * a_group + p % group * a_p + r * a_r] * b[p * TN + q];
             FASTMLP_NAME(take_step)(c + r * c_stride + q, t, step_out, step, decay, mu,
                                     vel ? vel + r * c_stride + q : NULL);
         }
@@ -76,7 +83,22 @@ static void FASTMLP_NAME(tile)(
     int E, Py_ssize_t kc, const T* a, const T* b, T* c, Py_ssize_t c_stride, int first,
     int step_out, T step, T decay, T mu, T* vel)
 {
-#define CALL(n) FASTMLP_NAME(tile_of)(n, kc, a, b, c, c_stride, first, step_out, step, decay, mu, vel)
+#define CALL(n) FASTMLP_NAME(tile_of)(n, kc, a, TR, 1, kc, 0, b, c, c_stride, first, step_out, step, \
+                                      decay, mu, vel)
+    BY_ROWS(E, CALL)
+#undef CALL
+}
+
+/* The tile with its rows' terms in blocks of TN, as weights in panels hold
+ * them (see products.h), rather than in a packed panel: a_r[p] = w[(p / TN)·
+ * w_group + r·TN + p % TN], each block the tile's rows r of one panel, TR·TN
+ * values. Storing only. */
+static void FASTMLP_NAME(tile_w)(
+    int E, Py_ssize_t kc, const T* w, Py_ssize_t w_group, const T* b, T* c, Py_ssize_t c_stride,
+    int first)
+{
+#define CALL(rows) FASTMLP_NAME(tile_of)(rows, kc, w, 1, TN, TN, w_group, b, c, c_stride, first, 0, 0, 1, \
+                                         0, NULL)
     BY_ROWS(E, CALL)
 #undef CALL
 }
