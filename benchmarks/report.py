@@ -403,21 +403,48 @@ def sweep_macs(w):
 
 
 def width_sweep(X, y, repeats, has_torch):
-    """Yields ((dtype, threads, batch, w, examples), (fastmlp, numpy, torch)): seconds per epoch,
-    each the median of ``repeats`` epochs over SWEEP_EXAMPLES[w] examples (torch None when absent)."""
+    """Yields ((dtype, threads, batch, w, examples), (fastmlp, numpy, torch)): seconds per epoch over
+    SWEEP_EXAMPLES[w] examples (torch None when absent), each the median of ``repeats`` epochs.
+
+    For each network, dtype and batch size, the six trainers (three libraries, one and two threads)
+    take their epochs in turns, ``repeats`` rounds of one epoch each: on a shared machine, a spell of
+    slowness then falls on all of them alike rather than on one, and the ratios of one run hold."""
     for dtype in ("float64", "float32"):
-        for threads in (1, 2):
-            for batch in SWEEP_BATCHES:
-                for w in WIDTHS:
-                    n = SWEEP_EXAMPLES[w]
-                    Xd = np.ascontiguousarray(X[:n], dtype=dtype)
-                    Y = np.eye(10, dtype=dtype)[y[:n]]
-                    sizes = (784, w, w, 10)
-                    ours = time_fastmlp(Xd, y[:n], dtype, threads, batch, repeats, sizes, SWEEP_SETTINGS)
-                    kwargs = dict(sizes=sizes, settings=SWEEP_SETTINGS)
-                    numpy_s = time_peer(NumpyPeer, Xd, Y, dtype, threads, batch, repeats, **kwargs)
-                    torch_s = time_peer(TorchPeer, Xd, Y, dtype, threads, batch, repeats, **kwargs) if has_torch else None
-                    yield (dtype, threads, batch, w, n), (ours, numpy_s, torch_s)
+        for batch in SWEEP_BATCHES:
+            for w in WIDTHS:
+                n = SWEEP_EXAMPLES[w]
+                Xd = np.ascontiguousarray(X[:n], dtype=dtype)
+                Y = np.eye(10, dtype=dtype)[y[:n]]
+                sizes = (784, w, w, 10)
+                start = Trainer(sizes, seed=0, dtype=dtype, **SWEEP_SETTINGS)
+                runs = {}
+                for threads in (1, 2):
+                    trainer = Trainer(sizes, batch_size=batch, seed=0, dtype=dtype, threads=threads, **SWEEP_SETTINGS)
+                    runs["fastmlp", threads] = lambda t=trainer: t.fit(Xd, y[:n], 1).epochs[0].seconds
+                    peers = [("numpy", NumpyPeer)] + ([("torch", TorchPeer)] if has_torch else [])
+                    for name, cls in peers:
+                        peer = cls(start.weights, start.biases, SWEEP_SETTINGS["activation"],
+                                   SWEEP_SETTINGS["learning_rate"], batch, dtype, threads, SWEEP_SETTINGS["cost"])
+                        runs[name, threads] = lambda p=peer, k=threads: _peer_epoch(p, Xd, Y, k)
+                times = {key: [] for key in runs}
+                for _ in range(repeats):
+                    for key, epoch in runs.items():
+                        times[key].append(epoch())
+                for threads in (1, 2):
+                    median = lambda name: (statistics.median(times[name, threads])  # noqa: E731
+                                           if (name, threads) in times else None)
+                    yield (dtype, threads, batch, w, n), (median("fastmlp"), median("numpy"), median("torch"))
+
+
+def _peer_epoch(peer, X, Y, threads, rng=np.random.default_rng(0)):
+    """Seconds of one epoch of a peer on ``threads`` threads (BLAS's and PyTorch's)."""
+    perm = rng.permutation(len(X))
+    if isinstance(peer, TorchPeer):
+        peer.torch.set_num_threads(threads)
+    with _blas_threads(threads), np.errstate(over="ignore"):
+        start = time.perf_counter()
+        peer.epoch(X, Y, perm)
+        return time.perf_counter() - start
 
 
 def print_width_sweep(X, y, repeats, limits, has_torch):
@@ -426,9 +453,9 @@ def print_width_sweep(X, y, repeats, limits, has_torch):
     print("\n## Width sweep: 784-w-w-10\n")
     print(f"ReLU hidden layers, a softmax output with the log-likelihood cost, η = {SWEEP_SETTINGS['learning_rate']}, "
           "plain SGD; NumPy and PyTorch train the same network from the same parameters. Seconds per epoch of "
-          f"the examples given (median of {repeats}); G/s: fastmlp's multiply-adds per second; share: of the "
+          f"the examples given (median of {repeats}, the six trainers of a row pair taking turns); G/s: fastmlp's multiply-adds per second; share: of the "
           "no-FMA limit (one core's, also with two threads); × PyTorch, × NumPy: how many times faster fastmlp is.\n")
-    print("| dtype | threads | batch | w | examples | fastmlp | NumPy | PyTorch | G/s | share | × PyTorch | × NumPy |")
+    print("| dtype | batch | w | threads | examples | fastmlp | NumPy | PyTorch | G/s | share | × PyTorch | × NumPy |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     results = {}
     cell = lambda v: "–" if v is None else f"{v:.3f} s"  # noqa: E731
@@ -437,7 +464,7 @@ def print_width_sweep(X, y, repeats, limits, has_torch):
         results[dtype, threads, batch, w] = (ours, numpy_s, torch_s)
         rate = sweep_macs(w) * n / ours / 1e9
         share = f"{rate / no_fma[dtype]:.0%}" if no_fma else "–"
-        print(f"| {dtype} | {threads} | {batch} | {w} | {n} | {cell(ours)} | {cell(numpy_s)} | {cell(torch_s)} | "
+        print(f"| {dtype} | {batch} | {w} | {threads} | {n} | {cell(ours)} | {cell(numpy_s)} | {cell(torch_s)} | "
               f"{rate:.1f} | {share} | {ratio(torch_s, ours)} | {ratio(numpy_s, ours)} |", flush=True)
     checks = []
     for dtype in ("float64", "float32"):
