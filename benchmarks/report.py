@@ -448,7 +448,9 @@ def _peer_epoch(peer, X, Y, threads, rng=np.random.default_rng(0)):
 
 
 def print_width_sweep(X, y, repeats, limits, has_torch):
-    """The sweep's table and its targets (see the wide-layer targets in README.md)."""
+    """The sweep's table; returns its targets: one thread at 75% of the no-FMA limit or more, and
+    at PyTorch's speed at least where fusing adds no throughput (else 0.9 of it, scaled by the
+    unfused rate's share of the fused one), for w ≥ 64; two threads at 1.8× one for w ≥ 256."""
     no_fma, fma = limits
     print("\n## Width sweep: 784-w-w-10\n")
     print(f"ReLU hidden layers, a softmax output with the log-likelihood cost, η = {SWEEP_SETTINGS['learning_rate']}, "

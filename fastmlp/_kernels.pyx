@@ -105,7 +105,7 @@ cdef extern from *:
     """
     void prefetch "fastmlp_prefetch"(const void* p) noexcept nogil
 
-#: Examples per block in the forward pass: forward() needs this many scratch rows per thread.
+#: Examples per block in blocks of examples: forward() then needs this many scratch rows per thread.
 SAMPLE_BLOCK = SAMPLES
 
 #: Whether this build runs prange loops on OpenMP threads (otherwise they run serially).

@@ -25,15 +25,21 @@ def _data(n=300, n_in=20, n_out=4, seed=0):
 # -- Ctrl-C ---------------------------------------------------------------
 
 
+# Narrow networks go through the kernels in blocks of examples; wide ones a layer at a time,
+# their weights in a packed copy from an epoch's first slice to its last.
+NETWORKS = [(20, 7, 4), (20, 70, 4)]
+
+
+@pytest.mark.parametrize("sizes", NETWORKS)
 @pytest.mark.parametrize("cls", TRAINERS)
-def test_an_interrupted_epoch_leaves_no_trace(cls, monkeypatch):
+def test_an_interrupted_epoch_leaves_no_trace(cls, sizes, monkeypatch):
     """KeyboardInterrupt in the middle of an epoch, after some slices have changed the
     parameters: the trainer is as after the last whole epoch, generator included."""
     X, y = _data()
-    kwargs = dict(batch_size=3, seed=4)
-    interrupted = cls((20, 7, 4), **kwargs)
+    kwargs = dict(batch_size=3, seed=4, momentum=0.5)
+    interrupted = cls(sizes, **kwargs)
     interrupted.fit(X, y, 1)
-    per_example = 2 * (20 * 7 + 7 * 4)
+    per_example = 2 * sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
     monkeypatch.setattr(fastmlp._base, "SLICE_WORK", per_example * 3 * 10)  # 10 mini-batches a slice
     calls = []
     real = interrupted._train_slice
@@ -50,7 +56,7 @@ def test_an_interrupted_epoch_leaves_no_trace(cls, monkeypatch):
     del interrupted._train_slice
     assert len(calls) == 3 and len(interrupted.history) == 1
 
-    straight = cls((20, 7, 4), **kwargs)
+    straight = cls(sizes, **kwargs)
     straight.fit(X, y, 1)
     assert_trainers_agree(interrupted, straight, "after the interrupt")
     # Going on gives what an uninterrupted run gives.
@@ -82,12 +88,14 @@ def test_an_interrupt_during_validation_leaves_no_trace(cls, monkeypatch):
     assert_trainers_agree(interrupted, straight, "after resuming")
 
 
-def test_sliced_epochs_give_the_same_bits_as_whole_ones(monkeypatch):
+@pytest.mark.parametrize("sizes", NETWORKS)
+def test_sliced_epochs_give_the_same_bits_as_whole_ones(sizes, monkeypatch):
     X, y = _data(n=203)
-    whole = Trainer((20, 9, 4), batch_size=7, seed=1)
+    kwargs = dict(batch_size=7, seed=1, momentum=0.5, threads=2)
+    whole = Trainer(sizes, **kwargs)
     whole.fit(X, y, 2)
     monkeypatch.setattr(fastmlp._base, "SLICE_WORK", 1)  # one mini-batch a slice
-    sliced = Trainer((20, 9, 4), batch_size=7, seed=1)
+    sliced = Trainer(sizes, **kwargs)
     sliced.fit(X, y, 2)
     assert_trainers_agree(sliced, whole)
     assert_same_bits(np.array(sliced.history.train_cost), np.array(whole.history.train_cost), "costs")

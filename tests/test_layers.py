@@ -1,9 +1,10 @@
 """Wide networks go through the kernels a layer at a time: the same bits as the reference.
 
 The layer-at-a-time path cuts every product into blocks: register tiles of
-6 or 8 rows and 8 to 32 columns, blocks of 256 inputs in the forward and
-backward sums, of 128 weight rows in the gradient, chunks of 256 examples,
-and a share per thread. Hypothesis draws widths, batch sizes and thread
+6 or 8 rows and 4 to 32 columns, blocks of 256 inputs in the forward sums
+and of 32 to 256 outputs (by the examples) in the backward ones, blocks of
+126 or 128 weight rows in the gradient, chunks of 256 examples in the
+forward and backward products, and a share per thread. Hypothesis draws widths, batch sizes and thread
 counts on both sides of each of those boundaries (odd ones and widths of
 several hundred among them), on small networks forced through this path as
 well as on the wide ones that take it by themselves.
@@ -16,6 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fastmlp import ReferenceTrainer, StepDecay, Trainer, _kernels
+from fastmlp._base import _Rate
 
 #: The most multiply-adds per epoch that the reference is given here: a fraction of a second.
 REFERENCE_WORK = 20_000_000
@@ -100,6 +102,8 @@ def test_wide_networks_go_a_layer_at_a_time_and_narrow_ones_do_not(dtype):
     like = np.zeros(1, dtype)
     plan = lambda sizes, m: _kernels.plan(np.array(sizes, dtype=np.intp), m, like)  # noqa: E731
     assert plan((784, 16, 16, 10), 100)[0] is False
+    assert plan((784, 63, 63, 10), 100)[0] is False
+    assert plan((784, 64, 63, 10), 100)[0] is True
     assert plan((784, 1024, 10), 64)[0] is True
     assert plan((784, 1024, 10), 1)[0] is False  # one example a step: blocks of examples
     assert plan((100, 10, 64), 32)[0] is True  # a wide output layer is enough
@@ -108,29 +112,51 @@ def test_wide_networks_go_a_layer_at_a_time_and_narrow_ones_do_not(dtype):
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("sizes", [(300, 70, 10), (70, 300, 33, 5)])
 @pytest.mark.parametrize("m", [1, 7, 37, 64, 300])
-def test_the_packing_stays_in_its_buffers(dtype, sizes, m):
+@pytest.mark.parametrize("threads", [1, 3])
+def test_the_packing_stays_in_its_buffers(dtype, sizes, m, threads):
     """plan()'s sizes bound what every thread packs, at every size of mini-batch up to m (the
-    last one of an epoch is smaller): values past the buffers are never touched."""
+    last one of an epoch is smaller): values past the buffers are never touched. The buffers
+    start as NaN, so a value read before it is written would show in the weights, which are
+    those of the blocks of examples."""
     rng = np.random.default_rng(m)
     n = 2 * m + 1  # two full mini-batches and one of a single example
     X = rng.uniform(-1, 1, (n, sizes[0])).astype(dtype)
     Y = np.eye(sizes[-1], dtype=dtype)[rng.integers(0, sizes[-1], n)]
-    t = Trainer(sizes, batch_size=m, dtype=dtype, seed=1, threads=2, momentum=0.5)
+    t = Trainer(sizes, batch_size=m, dtype=dtype, seed=1, threads=threads, momentum=0.5)
+    by_blocks = Trainer(sizes, batch_size=m, dtype=dtype, seed=1, threads=threads, momentum=0.5)
+    by_blocks._by_layers = False
     _, panels, pack, scratch = _kernels.plan(t._sizes, m, t._b[:1])
     guard = 64  # each thread's row of packing is this much longer than plan() asks
     marked = lambda *shape: np.full(shape, np.nan, dtype=dtype)  # noqa: E731
     pw, pv = marked(panels + guard), marked(panels + guard)
-    packs = marked(2, pack + guard)
+    packs = marked(threads, pack + guard)
     scratch_buffer = marked(scratch + guard)
     act, delta, err = marked(m, t.width), marked(m, t.width), marked(m)
     _kernels.train_epoch(
         X, Y, np.arange(n, dtype=np.intp), t._wt, t._b, marked(1), marked(t.width), act, delta, err,
-        marked(2, 1), t._vwt, t._vb, pw[:panels], pv[:panels], packs, scratch_buffer[:scratch],
-        *t._layout(), 0.1, 1.0, 0.5, m, 2, True, True, True,
+        marked(threads, 1), t._vwt, t._vb, pw[:panels], pv[:panels], packs, scratch_buffer[:scratch],
+        *t._layout(), 0.1, 1.0, 0.5, m, threads, True, True, True,
     )
+    by_blocks._vwt, by_blocks._vb = np.zeros_like(by_blocks._wt), np.zeros_like(by_blocks._b)
+    by_blocks._train_slice(X, Y, np.arange(n, dtype=np.intp), 0.0, by_blocks._work_buffers(m), _Rate(0.1, 1.0),
+                           True, True)
+    assert_trainers_agree(t, by_blocks, "layers with NaN-filled buffers against blocks")
     for name, tail in (("panels", pw[panels:]), ("velocities", pv[panels:]), ("pack", packs[:, pack:]),
                        ("scratch", scratch_buffer[scratch:])):
         assert np.isnan(tail).all(), f"{name}: values past the buffer were written"
+
+
+def test_wide_layers_over_chunks_of_examples_give_the_reference_bits():
+    """A mini-batch of 280 examples (two chunks) through layers past the blocks of rows and
+    inputs, on two threads, against the reference."""
+    rng = np.random.default_rng(11)
+    X, y = rng.uniform(-1, 1, (300, 270)), rng.integers(0, 7, 300)
+    kwargs = dict(activation="tanh", cost="log_likelihood", init="scaled", learning_rate=0.3, momentum=0.9,
+                  batch_size=280, seed=5)
+    for dtype in ("float32", "float64"):
+        t = Trainer((270, 140, 7), threads=2, dtype=dtype, **kwargs)
+        assert t._plan(280)[0]
+        assert_same_fits(t, ReferenceTrainer((270, 140, 7), dtype=dtype, **kwargs), X, y, 2)
 
 
 @pytest.mark.slow

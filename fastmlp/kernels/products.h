@@ -69,9 +69,10 @@ static void FASTMLP_NAME(unpanel_layer)(const T* panels, Py_ssize_t n_in, Py_ssi
  * examples x_i = x + (idx ? idx[i] : i)·x_stride and the outputs j of the panels
  * q_begin … q_end−1 of w (the layer's weights in panels, n_in rows), into
  * z_i = z + i·z_stride. The inputs go kc_max at a time: the examples' inputs
- * for them are packed first (m·kc_max values, rounded up to whole tiles, in
- * L2); then each panel's kc_max rows (in L1) serve all the examples.
- * `pack` holds forward_pack values (see _layers.pxi). */
+ * for them are packed first (m·kc_max values, rounded up to whole tiles: in
+ * L2, or L3 past it); then each panel's kc_max rows (in L1) serve all the
+ * examples, whose packed inputs stream past them.
+ * `pack` holds what pack_size of _layers.pxi counts for the forward product. */
 static void FASTMLP_NAME(forward_chunk)(
     const T* x, const Py_ssize_t* idx, Py_ssize_t x_stride, Py_ssize_t m, Py_ssize_t n_in,
     const T* w, Py_ssize_t n_out, T* z, Py_ssize_t z_stride, Py_ssize_t q_begin, Py_ssize_t q_end,
@@ -116,9 +117,9 @@ static void FASTMLP_NAME(forward_product)(
  * with W in panels at w (n rows of n_next), into s_k = s + k·s_stride (s_stride ≥
  * m rounded up to TN: the columns past m get sums of zeros). The outputs j go
  * kc_max at a time (a multiple of TN): the examples' deltas for them are
- * packed transposed (kc_max·s_stride values, in L2), then each tile's rows of
+ * packed transposed (kc_max values for each of m rounded up to TN, in L2), then each tile's rows of
  * W, copied from the panels (kc_max·TR values after them, in L1), serve all
- * the examples. `pack` holds backward_pack values (see
+ * the examples. `pack` holds what pack_size counts for them (see
  * _layers.pxi). */
 static void FASTMLP_NAME(backward_chunk)(
     const T* w, Py_ssize_t n, Py_ssize_t n_next, Py_ssize_t k_begin, Py_ssize_t k_end, const T* d,
@@ -160,9 +161,9 @@ static void FASTMLP_NAME(backward_chunk)(
                     for (int r = 0; r < E; r++)
                         for (Py_ssize_t q = 0; q < cols; q++) a[(j0 - pc + q) * TR + r] = block[r * TN + q];
                 }
-                if (k0 + TR < k_end)
-                    for (Py_ssize_t at = TR * TN; at < 2 * TR * TN; at += 64 / sizeof(T))
-                        __builtin_prefetch(block + at, 0, 3);
+                Py_ssize_t next_end = (k0 + 2 * TR < k_end ? k0 + 2 * TR : k_end) - k0;
+                for (Py_ssize_t at = TR * TN; at < next_end * TN; at += 64 / sizeof(T))
+                    __builtin_prefetch(block + at, 0, 3);
             }
             for (Py_ssize_t q = 0; q < panels; q++) {
                 T* c = s + k0 * s_stride + q * TN;
@@ -188,7 +189,7 @@ static void FASTMLP_NAME(backward_product)(
 
 /* The deltas from the backward sums: d_i[k] = s_k[i]·σ'(a_i[k]) for the units
  * k_begin … k_end−1 and the m examples (rows a_i = a + i·stride and d_i = d +
- * i·stride; s_k = s + k·s_stride), σ' as derivative() of _kernels.pyx
+ * i·stride; s_k = s + k·s_stride), σ' as derivative() of _element.pxi
  * computes it from the activation. The examples go 8 at a time, so that the
  * rows they read and write stay in L1 while k sweeps them and each s_k gives
  * a run of 8. */
@@ -224,7 +225,7 @@ static void FASTMLP_NAME(deltas_from_sums)(
  * time (a multiple of TR): the examples' inputs for them are packed (m·kb_max
  * values after the deltas), and for each panel, its deltas serve all the
  * rows, whose weights the tiles take one after another, as the panel holds
- * them. `pack` holds gradient_pack values (see _layers.pxi). */
+ * them. `pack` holds what pack_size of _layers.pxi counts for the gradient. */
 static void FASTMLP_NAME(gradient_product)(
     const T* a, const Py_ssize_t* idx, Py_ssize_t a_stride, const T* d, Py_ssize_t d_stride,
     Py_ssize_t m, Py_ssize_t n_in, Py_ssize_t n_out, Py_ssize_t k_begin, Py_ssize_t k_end, T* out,

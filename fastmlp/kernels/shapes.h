@@ -93,8 +93,9 @@
 typedef char fastmlp_check_tile_rows[FASTMLP_TILE_ROWS <= 8 ? 1 : -1];
 /* Larger mini-batches go through the wide layers' forward and backward
  * products in chunks of this many examples (a multiple of every tile's
- * columns), each chunk's packed operand small enough for L2 (whole
- * mini-batches of 1000 float64 examples lost a third of their speed so). */
+ * columns), which bounds what they pack: the backward's block of deltas
+ * stays in L2 with blocks of useful length (whole mini-batches of 1000
+ * float64 examples lost a third of their speed without chunks). */
 #define FASTMLP_CHUNK_EXAMPLES 256
 
 /* 1/n! for exp's Taylor polynomial, n = 0 … 13: fastmlp.reference's literals. */

@@ -44,7 +44,7 @@ static inline FASTMLP_ALWAYS_INLINE void UNAME(vexp_side)(int E, AV* x)
     }
 }
 
-/* activate() of _kernels.pyx lane by lane on E vectors side by side, for the
+/* activate() of _element.pxi lane by lane on E vectors side by side, for the
  * kinds FASTMLP_SIGMOID, FASTMLP_RELU and FASTMLP_TANH. */
 static inline FASTMLP_ALWAYS_INLINE void UNAME(vactivate_side)(int E, AV* z, int kind)
 {
@@ -105,7 +105,7 @@ static inline FASTMLP_ALWAYS_INLINE void UNAME(activate_kind)(
 
 /* One example's deltas of a layer of n ≥ AL units from the next layer's n_next
  * deltas d_next: d_k = (Σ_j W[j][k]·d_next_j)·σ'(a_k), the sum over j = 0 …
- * n_next−1 in order, σ' from the activations a (derivative() of _kernels.pyx,
+ * n_next−1 in order, σ' from the activations a (derivative() of _element.pxi,
  * lane by lane). W is not transposed here (row j starts at w + j·n), so AL
  * units k go at a time; the last vector ends at n and overlaps the one before,
  * storing the same values again. */
