@@ -63,12 +63,19 @@ cdef extern from "kernels/kernels.h" nogil:
 cdef enum:
     TILE_ROWS = FASTMLP_TILE_ROWS
     # Terms per block of the forward and backward sums: KC_MAX rows of a panel are
-    # 16 KB (float64 with AVX), half of L1. Blocks are whole multiples of KC_UNIT,
-    # which is a multiple of every tile's columns (the backward product needs it).
+    # 16 KB (float64 with AVX), half of L1. The forward's blocks are always KC_MAX: a
+    # panel's rows stay in L1 while the examples' packed inputs stream past them, from
+    # L3 if they must (measured: blocks fitting the examples into L2 lose more to the
+    # partial sums stored and taken up again between blocks than they gain). The
+    # backward's are whole multiples of KC_UNIT, which is a multiple of every tile's
+    # columns (as the panels' alignment needs), and smaller with many examples.
     KC_MAX = 256
     KC_UNIT = 32
-    # Weight rows per block of the gradient.
-    KB_ROWS = 128
+    # Weight rows per block of the gradient, whatever the examples (rounded down to whole
+    # tiles): their packed inputs stream past the tiles, from L3 if they must; blocks
+    # small enough for L2 at a thousand examples would pack each panel of deltas again
+    # every few rows.
+    KB_ROWS = 128 // FASTMLP_TILE_ROWS * FASTMLP_TILE_ROWS
     # Bytes of L2 that a product's other operand may fill while the panels go
     # through L1: the examples' inputs (forward), their deltas (backward,
     # gradient). A quarter of Zen 3's L2, an eighth of Zen 4's.
@@ -104,20 +111,17 @@ cdef inline Py_ssize_t cut(Py_ssize_t n, Py_ssize_t unit, int part, int parts) n
     return min(n, units * part // parts * unit)
 
 
+cdef inline Py_ssize_t widest(const Net* net, Py_ssize_t first, Py_ssize_t end) noexcept nogil:
+    """The most units of the layers first … end−1 (layer 0 the input), 1 if none."""
+    cdef Py_ssize_t l, units = 1
+    for l in range(first, end):
+        units = max(units, net.sizes[l])
+    return units
+
+
 cdef inline bint layered(const Net* net, Py_ssize_t m) noexcept nogil:
     """Whether mini-batches of m examples go a layer at a time."""
-    cdef Py_ssize_t l, widest = 0
-    for l in range(1, net.n_layers + 1):
-        widest = max(widest, net.sizes[l])
-    return widest >= LAYERED_UNITS and m >= LAYERED_BATCH
-
-
-cdef inline Py_ssize_t forward_kc(Py_ssize_t m, const floating* any) noexcept nogil:
-    """Inputs per block of the forward product of m examples: KC_MAX, whatever m. A panel's
-    rows for the block stay in L1 while the examples' packed inputs stream past it, from L3
-    if they must (measured: blocks fitting the examples into L2 lose more to the partial
-    sums stored and taken up again between blocks than they gain)."""
-    return KC_MAX
+    return widest(net, 1, net.n_layers + 1) >= LAYERED_UNITS and m >= LAYERED_BATCH
 
 
 cdef inline Py_ssize_t chunk(Py_ssize_t m) noexcept nogil:
@@ -131,25 +135,15 @@ cdef inline Py_ssize_t backward_kc(Py_ssize_t m, const floating* any) noexcept n
     return l2_block(padded(chunk(m), any), KC_UNIT, KC_MAX, any)
 
 
-cdef inline Py_ssize_t gradient_kb(Py_ssize_t m, const floating* any) noexcept nogil:
-    """Weight rows per block of the gradient: KB_ROWS (rounded to whole tiles), whatever m. The
-    examples' packed inputs for them stream past the tiles, from L3 if they must; blocks
-    small enough for L2 at a thousand examples would pack each panel of deltas again every
-    few rows."""
-    return KB_ROWS // TILE_ROWS * TILE_ROWS
-
-
 cdef inline Py_ssize_t pack_size(const Net* net, Py_ssize_t m, const floating* any) noexcept nogil:
     """Values of one thread's packing buffer for mini-batches of up to m examples: the most
     that any of the three products packs (see kernels/products.h) for any count of examples up to
     m (a smaller count packs longer blocks)."""
-    cdef Py_ssize_t count, l, most = 1, widest = 1
-    for l in range(1, net.n_layers + 1):
-        widest = max(widest, padded(net.sizes[l], any))
+    cdef Py_ssize_t count, most = 1, outputs = padded(widest(net, 1, net.n_layers + 1), any)
     for count in range(1, m + 1):
-        most = max(most, (chunk(count) + TILE_ROWS - 1) // TILE_ROWS * TILE_ROWS * forward_kc(count, any))
+        most = max(most, (chunk(count) + TILE_ROWS - 1) // TILE_ROWS * TILE_ROWS * KC_MAX)
         most = max(most, (padded(chunk(count), any) + TILE_ROWS) * backward_kc(count, any))
-        most = max(most, count * (widest + gradient_kb(count, any)))
+        most = max(most, count * (outputs + KB_ROWS))
     return most
 
 
@@ -190,10 +184,7 @@ cdef void panel_weights(const Net* net, floating* wt, floating* panels, bint bac
 cdef inline Py_ssize_t scratch_size(const Net* net, Py_ssize_t m, const floating* any) noexcept nogil:
     """Values of the backward sums' buffer, shared by the team: the widest hidden layer's units
     × the examples, padded."""
-    cdef Py_ssize_t l, widest = 1
-    for l in range(1, net.n_layers):
-        widest = max(widest, net.sizes[l])
-    return widest * padded(m, any)
+    return widest(net, 1, net.n_layers) * padded(m, any)
 
 
 cdef void activate_columns(floating* z, Py_ssize_t stride, Py_ssize_t m, const floating* bias,
@@ -219,7 +210,6 @@ cdef void forward_layers(const Net* net, const floating* X, const Py_ssize_t* id
     after the barrier that ends this."""
     cdef int parts = team_size(), me = team_rank()
     cdef Py_ssize_t TN = tile_cols(pw)
-    cdef Py_ssize_t kc = forward_kc(m, pw)
     cdef Py_ssize_t l, n_in, n_out, panels, p0, p1, j0, j1, x_stride
     cdef const floating* x
     cdef const Py_ssize_t* x_idx
@@ -237,10 +227,10 @@ cdef void forward_layers(const Net* net, const floating* X, const Py_ssize_t* id
         if p0 < p1:
             if floating is double:
                 forward_product_f64(x, x_idx, x_stride, m, n_in, pw + panel_offset(net, l, pw),
-                                    n_out, act + net.a_off[l], net.width, p0, p1, pack, kc)
+                                    n_out, act + net.a_off[l], net.width, p0, p1, pack, KC_MAX)
             else:
                 forward_product_f32(x, x_idx, x_stride, m, n_in, pw + panel_offset(net, l, pw),
-                                    n_out, act + net.a_off[l], net.width, p0, p1, pack, kc)
+                                    n_out, act + net.a_off[l], net.width, p0, p1, pack, KC_MAX)
             kind = net.output if l == net.n_layers - 1 else net.activation
             if kind != SOFTMAX:
                 j0 = p0 * TN
@@ -267,7 +257,6 @@ cdef void layered_member(const Net* net, const floating* X, const floating* Y,
     cdef Py_ssize_t L = net.n_layers, width = net.width
     cdef Py_ssize_t m_pad = padded(m, pw)
     cdef Py_ssize_t kc_back = backward_kc(m, pw)
-    cdef Py_ssize_t kb = gradient_kb(m, pw)
     cdef Py_ssize_t l, i, k, n, n_in, n_next, k0, k1
     cdef floating* out
     cdef floating* vel
@@ -293,13 +282,11 @@ cdef void layered_member(const Net* net, const floating* X, const floating* Y,
             if floating is double:
                 backward_product_f64(pw + panel_offset(net, l, pw), n, n_next, k0, k1,
                                      delta + net.a_off[l], width, m, scratch, m_pad, pack, kc_back)
-            else:
-                backward_product_f32(pw + panel_offset(net, l, pw), n, n_next, k0, k1,
-                                     delta + net.a_off[l], width, m, scratch, m_pad, pack, kc_back)
-            if floating is double:
                 deltas_from_sums_f64(scratch, m_pad, m, k0, k1, act + net.a_off[l - 1],
                                      delta + net.a_off[l - 1], width, net.activation)
             else:
+                backward_product_f32(pw + panel_offset(net, l, pw), n, n_next, k0, k1,
+                                     delta + net.a_off[l], width, m, scratch, m_pad, pack, kc_back)
                 deltas_from_sums_f32(scratch, m_pad, m, k0, k1, act + net.a_off[l - 1],
                                      delta + net.a_off[l - 1], width, net.activation)
         if parts > 1:
@@ -319,10 +306,10 @@ cdef void layered_member(const Net* net, const floating* X, const floating* Y,
         vel = NULL if pv == NULL else pv + panel_offset(net, l, pw)
         if floating is double:
             gradient_product_f64(a, a_idx, a_stride, delta + net.a_off[l], width, m, n_in,
-                                 net.sizes[l + 1], k0, k1, out, update, step, decay, mu, vel, kb, pack)
+                                 net.sizes[l + 1], k0, k1, out, update, step, decay, mu, vel, KB_ROWS, pack)
         else:
             gradient_product_f32(a, a_idx, a_stride, delta + net.a_off[l], width, m, n_in,
-                                 net.sizes[l + 1], k0, k1, out, update, step, decay, mu, vel, kb, pack)
+                                 net.sizes[l + 1], k0, k1, out, update, step, decay, mu, vel, KB_ROWS, pack)
         if not update:
             for k in range((k1 - k0) * net.sizes[l + 1]):
                 out[k0 * net.sizes[l + 1] + k] = out[k0 * net.sizes[l + 1] + k] / <floating>m

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from . import _kernels
@@ -23,6 +25,22 @@ _COST_CODES = {
 
 #: Examples per pass of forward() a layer at a time: their activations are a buffer of this many rows.
 FORWARD_ROWS = 256
+
+
+class _Buffers(NamedTuple):
+    """The kernels' work buffers for mini-batches of up to a number of examples (_work_buffers)."""
+
+    by_layers: bool  # a layer at a time, or in blocks of examples
+    gwt: FloatArray  # the gradient sums (in blocks of examples, or for gradients())
+    gb: FloatArray  # the biases' gradient sums
+    act: FloatArray  # per example: activations,
+    delta: FloatArray  # deltas,
+    err: FloatArray  # and cost
+    w_back: FloatArray  # in blocks of examples, each thread's copy of the hidden layers' weights
+    pw: FloatArray  # a layer at a time: the weights in panels,
+    pv: FloatArray  # the velocities in panels (with momentum),
+    pack: FloatArray  # each thread's packing buffer,
+    scratch: FloatArray  # and the team's scratch
 
 
 class Trainer(BaseTrainer):
@@ -121,7 +139,7 @@ class Trainer(BaseTrainer):
         for ``gradients``."""
         by_layers, panels, pack, scratch = self._plan(rows)
         hidden_weights = 1 if by_layers else max(int(self._w_off[-1] - self._w_off[1]), 1)
-        return (
+        return _Buffers(
             by_layers,
             np.empty(1 if by_layers and not gradients else len(self._wt), dtype=self.dtype),
             np.empty_like(self._b),
@@ -139,13 +157,13 @@ class Trainer(BaseTrainer):
         return self._work_buffers(min(self.batch_size, n_samples))
 
     def _train_slice(self, X, Y, perm, cost_sum, buffers, rate, first, last):
-        by_layers, gwt, gb, act, delta, err, w_back, pw, pv, pack, scratch = buffers
+        b = buffers
         # Without momentum the kernel never touches the velocity arguments.
         vwt, vb = (self._vwt, self._vb) if self.momentum else (self._wt, self._b)
         return _kernels.train_epoch(
-            X, Y, perm.astype(np.intp, copy=False), self._wt, self._b, gwt, gb, act, delta, err, w_back, vwt, vb,
-            pw, pv, pack, scratch, *self._layout(), rate.learning_rate, rate.decay, self.momentum,
-            min(self.batch_size, len(perm)), self.threads, by_layers, first, last, cost_sum,
+            X, Y, perm.astype(np.intp, copy=False), self._wt, self._b, b.gwt, b.gb, b.act, b.delta, b.err, b.w_back,
+            vwt, vb, b.pw, b.pv, b.pack, b.scratch, *self._layout(), rate.learning_rate, rate.decay, self.momentum,
+            min(self.batch_size, len(perm)), self.threads, b.by_layers, first, last, cost_sum,
         )
 
     def _forward(self, X):
@@ -161,16 +179,14 @@ class Trainer(BaseTrainer):
         return out
 
     def _gradients(self, X, Y):
-        by_layers, gwt, gb, act, delta, err, w_back, pw, _, pack, scratch = self._work_buffers(
-            len(X), gradients=True
-        )
+        b = self._work_buffers(len(X), gradients=True)
         order = np.arange(len(X), dtype=np.intp)
         _kernels.gradients(
-            X, Y, order, self._wt, self._b, gwt, gb, act, delta, err, w_back, pw, pack, scratch, *self._layout(),
-            self.threads, by_layers,
+            X, Y, order, self._wt, self._b, b.gwt, b.gb, b.act, b.delta, b.err, b.w_back, b.pw, b.pack, b.scratch,
+            *self._layout(), self.threads, b.by_layers,
         )
-        grad_w = [np.ascontiguousarray(g) for g in self._weight_views(gwt)]
-        grad_b = [g.copy() for g in self._bias_views(gb)]
+        grad_w = [np.ascontiguousarray(g) for g in self._weight_views(b.gwt)]
+        grad_b = [g.copy() for g in self._bias_views(b.gb)]
         return grad_w, grad_b
 
 
