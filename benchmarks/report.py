@@ -174,15 +174,7 @@ def time_peer(cls, X, Y, dtype, threads, batch_size, repeats, sizes=SIZES, setti
     peer = cls(start.weights, start.biases, settings["activation"], settings["learning_rate"], batch_size, dtype,
                threads, settings["cost"])
     rng = np.random.default_rng(0)
-    times = []
-    limit = _blas_threads(threads)
-    with limit:
-        for _ in range(repeats):
-            perm = rng.permutation(len(X))
-            t0 = time.perf_counter()
-            peer.epoch(X, Y, perm)
-            times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    return statistics.median(_peer_epoch(peer, X, Y, threads, rng) for _ in range(repeats))
 
 
 def concurrency(X, y, repeats):

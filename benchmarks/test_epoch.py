@@ -14,7 +14,7 @@ enough for those rounding differences to grow to the size of the weights
 
 import numpy as np
 import pytest
-from helpers import assert_trainers_agree
+from helpers import assert_trainers_agree, first_permutation
 from peers import NumpyPeer, TorchPeer, torch_available
 
 from fastmlp import ReferenceTrainer, Trainer
@@ -53,15 +53,6 @@ def trained():
     return get
 
 
-def first_permutation(n):
-    """The permutation a trainer with seed 0 uses in its first epoch."""
-    rng = np.random.default_rng(0)
-    for n_in, n_out in zip(SIZES[:-1], SIZES[1:]):
-        rng.standard_normal((n_out, n_in))
-        rng.standard_normal(n_out)
-    return rng.permutation(n)
-
-
 @pytest.mark.parametrize("batch_size", [1, 10, 100, 1000])
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
@@ -91,7 +82,7 @@ def test_epoch(benchmark, data, trained, implementation, dtype, threads, batch_s
     if implementation == "torch" and not torch_available():
         pytest.skip("PyTorch is not installed (pip install '.[bench]')")
     start = Trainer(SIZES, seed=0, dtype=dtype)
-    perm = first_permutation(len(X))
+    perm = first_permutation(SIZES, len(X))
     peers = []
 
     def setup():

@@ -14,6 +14,7 @@ tests/test_layers.py checks).
 
 import numpy as np
 import pytest
+from helpers import first_permutation
 from peers import NumpyPeer, TorchPeer, torch_available
 from report import SWEEP_BATCHES, SWEEP_EXAMPLES, SWEEP_SETTINGS, WIDTHS, _blas_threads
 
@@ -36,15 +37,6 @@ def data(mnist_shaped):
         return cache[dtype, n]
 
     return get
-
-
-def first_permutation(sizes, n):
-    """The permutation a trainer of ``sizes`` with seed 0 uses in its first epoch."""
-    rng = np.random.default_rng(0)
-    for n_in, n_out in zip(sizes[:-1], sizes[1:]):
-        rng.standard_normal((n_out, n_in))
-        rng.standard_normal(n_out)
-    return rng.permutation(n)
 
 
 def deviation(ours, theirs):

@@ -39,6 +39,16 @@ def assert_same_bits(actual, expected, what="arrays"):
         )
 
 
+def first_permutation(sizes, n):
+    """The permutation a trainer of ``sizes`` with seed 0 uses in its first epoch: after the draws
+    of its parameters, layer by layer (contract 9)."""
+    rng = np.random.default_rng(0)
+    for n_in, n_out in zip(sizes[:-1], sizes[1:]):
+        rng.standard_normal((n_out, n_in))
+        rng.standard_normal(n_out)
+    return rng.permutation(n)
+
+
 def assert_same_fits(t, r, X, y, epochs, **kwargs):
     """Fit both trainers alike: both train to the same bits (parameters and costs, and the same
     validation accuracies), or both diverge in the same epoch and keep the same parameters."""
