@@ -1,9 +1,20 @@
 """Builds fastmlp's compiled kernels. Metadata lives in pyproject.toml.
 
+The kernels (fastmlp/_kernels.pyx) are compiled once per instruction set
+the target architecture has a variant for, each into a module of its own:
+on x86-64, fastmlp._kernels_sse2 (the baseline), _kernels_avx2 (x86-64-v3)
+and _kernels_avx512 (x86-64-v4); on aarch64, _kernels_neon (its baseline);
+elsewhere, _kernels_generic. fastmlp._cpu, compiled for the baseline,
+reads the CPU's features, and `import fastmlp` loads the best variant the
+CPU runs (fastmlp/_dispatch.py). So one build runs on every CPU of its
+architecture. The source is one: every variant computes the same bits.
+
 Environment variables read at build time:
 
-FASTMLP_PORTABLE=1   do not optimise for the building CPU (no -march=native),
-                     for wheels or a shared install that runs on other CPUs.
+FASTMLP_NATIVE=1     also build a variant of the kernels for the building CPU
+                     (-march=native), chosen only by FASTMLP_KERNELS=native or
+                     fastmlp.use_kernels("native"): for comparing the
+                     dispatched variants against it.
 FASTMLP_NO_OPENMP=1  build without OpenMP; threads then run serially,
                      with the same results.
 FASTMLP_DEBUG=1      turn Cython's bounds, wraparound and initialisation
@@ -21,6 +32,7 @@ to the bit by fastmlp.reference.
 
 import glob
 import os
+import platform
 import sys
 import tempfile
 
@@ -37,8 +49,51 @@ DEBUG = _env_flag("FASTMLP_DEBUG")
 VECTOR_BYTES = os.environ.get("FASTMLP_VECTOR_BYTES", "").strip()
 if VECTOR_BYTES not in ("", "16", "32", "64"):
     sys.exit(f"FASTMLP_VECTOR_BYTES must be 16, 32 or 64, not {VECTOR_BYTES!r}")
-PORTABLE = _env_flag("FASTMLP_PORTABLE")
+NATIVE = _env_flag("FASTMLP_NATIVE")
 NO_OPENMP = _env_flag("FASTMLP_NO_OPENMP")
+if _env_flag("FASTMLP_PORTABLE"):
+    print("fastmlp: FASTMLP_PORTABLE is no longer needed: every build runs on every CPU of its architecture")
+
+
+def _target():
+    """'x86_64', 'aarch64' or another machine name: what the extensions are compiled for.
+    On macOS, ARCHFLAGS may name another architecture than the building one."""
+    machine = platform.machine().lower()
+    archflags = os.environ.get("ARCHFLAGS", "")
+    if "-arch arm64" in archflags and "-arch x86_64" not in archflags:
+        machine = "arm64"
+    elif "-arch x86_64" in archflags and "-arch arm64" not in archflags:
+        machine = "x86_64"
+    return {"amd64": "x86_64", "x64": "x86_64", "arm64": "aarch64"}.get(machine, machine)
+
+
+TARGET = _target()
+
+# The variants built for each architecture, baseline first, with the GCC/Clang flags that
+# name their instruction set. The x86-64 micro-architecture levels are what each
+# variant's CPU check in fastmlp/_dispatch.py reads.
+if TARGET == "x86_64":
+    VARIANTS = {
+        "sse2": ["-march=x86-64", "-mtune=generic"],
+        "avx2": ["-march=x86-64-v3", "-mtune=generic"],
+        "avx512": ["-march=x86-64-v4", "-mtune=generic"],
+    }
+    BASELINE = ["-march=x86-64", "-mtune=generic"]
+elif TARGET == "aarch64":
+    VARIANTS = {"neon": []}  # NEON is the baseline of armv8-a
+    BASELINE = []
+else:
+    VARIANTS = {"generic": []}
+    BASELINE = []
+if NATIVE:
+    VARIANTS["native"] = ["-march=native"]
+
+# What a -march=native build needs of the CPU, by the level its predefined macros show:
+# the native variant is refused on a CPU without that level.
+_LEVEL_PROBES = {
+    "avx512": ["__AVX512F__", "__AVX512BW__", "__AVX512CD__", "__AVX512DQ__", "__AVX512VL__", "__AVX2__"],
+    "avx2": ["__AVX2__", "__FMA__", "__BMI2__", "__F16C__"],
+}
 
 _OPENMP_PROBE = """
 #include <omp.h>
@@ -62,38 +117,78 @@ def _accepts(compiler, flags, code="int main(void) { return 0; }\n", link=False)
     return True
 
 
+def _native_level(compiler):
+    """The variant level whose instructions -march=native turns on here."""
+    for level, macros in _LEVEL_PROBES.items():
+        checks = "".join(f"#ifndef {m}\n#error\n#endif\n" for m in macros)
+        if TARGET == "x86_64" and _accepts(compiler, ["-march=native"], checks + "int main(void) { return 0; }\n"):
+            return level
+    return next(iter(VARIANTS))
+
+
 class BuildExt(build_ext):
-    """Chooses the compiler flags this compiler accepts, then builds."""
+    """Chooses the compiler flags this compiler accepts, then builds each variant."""
 
     def build_extensions(self):
         cc = self.compiler
         if cc.compiler_type == "msvc":
-            compile_flags = ["/Od" if DEBUG else "/O2", "/fp:precise", "/fp:contract-"]
-            openmp = ["/openmp"]
-            link_openmp = []
+            # MSVC has no vector types: the kernels' scalar loops, in the baseline variant only.
+            common = ["/Od" if DEBUG else "/O2", "/fp:precise", "/fp:contract-"]
+            openmp, link_openmp = ["/openmp"], []
+            variants = {name: [] for name in list(VARIANTS)[:1]}
+            baseline = []
         else:
-            compile_flags = ["-O0", "-g"] if DEBUG else ["-O3"]
-            compile_flags.append("-ffp-contract=off")
-            if not PORTABLE and not DEBUG and _accepts(cc, ["-march=native"]):
-                compile_flags.append("-march=native")
-            openmp = ["-fopenmp"]
-            link_openmp = ["-fopenmp"]
-        compile_flags = [f for f in compile_flags if _accepts(cc, [f])]
-        if "-ffp-contract=off" not in compile_flags and cc.compiler_type != "msvc":
+            common = ["-O0", "-g"] if DEBUG else ["-O3"]
+            common.append("-ffp-contract=off")
+            openmp = link_openmp = ["-fopenmp"]
+            variants = {name: flags for name, flags in VARIANTS.items() if _accepts(cc, flags)}
+            baseline = BASELINE
+        common = [f for f in common if _accepts(cc, [f])]
+        if "-ffp-contract=off" not in common and cc.compiler_type != "msvc":
             sys.exit("fastmlp needs a C compiler that accepts -ffp-contract=off (GCC or Clang)")
+        if not _accepts(cc, baseline):
+            sys.exit(f"the C compiler does not accept {' '.join(baseline)}, the baseline of {TARGET}")
+        skipped = sorted(set(VARIANTS) - set(variants))
+        if skipped:
+            print(f"fastmlp: this compiler cannot build the {', '.join(skipped)} kernels; they are left out")
         use_openmp = not NO_OPENMP and _accepts(cc, openmp, _OPENMP_PROBE, link=True)
         if use_openmp:
-            compile_flags += openmp
-        description = " ".join(compile_flags)
+            common += openmp
+        kept = []
         for ext in self.extensions:
-            ext.extra_compile_args = compile_flags
+            variant = ext.name.rpartition("_kernels_")[2] if "_kernels_" in ext.name else None
+            if variant is None:  # fastmlp._cpu: the baseline only, whatever else the build does
+                ext.extra_compile_args = [f for f in common if f not in openmp] + baseline
+                if "native" in variants:
+                    ext.define_macros.append(("FASTMLP_NATIVE_NEEDS", f'"{_native_level(cc)}"'))
+                kept.append(ext)
+                continue
+            if variant not in variants:
+                continue
+            flags = common + variants[variant]
+            description = " ".join(flags)
+            ext.extra_compile_args = flags
             ext.extra_link_args = link_openmp if use_openmp else []
-            ext.define_macros.append(("FASTMLP_CFLAGS", f'"{description}"'))
+            ext.define_macros += [("FASTMLP_CFLAGS", f'"{description}"'), ("FASTMLP_VARIANT", f'"{variant}"')]
             if VECTOR_BYTES:
                 ext.define_macros.append(("FASTMLP_VECTOR_BYTES", VECTOR_BYTES))
-        shapes = f", the vectors of {VECTOR_BYTES} bytes" if VECTOR_BYTES else ""
-        print(f"fastmlp: compiling the kernels with {description}{shapes}")
+            shapes = f", the vectors of {VECTOR_BYTES} bytes" if VECTOR_BYTES else ""
+            print(f"fastmlp: compiling the {variant} kernels with {description}{shapes}")
+            kept.append(ext)
+        self.extensions = kept
         super().build_extensions()
+        self._copy_stubs(os.path.dirname(self.get_ext_fullpath("fastmlp._cpu")))
+
+    def copy_extensions_to_source(self):
+        super().copy_extensions_to_source()
+        self._copy_stubs("fastmlp")
+
+    def _copy_stubs(self, folder):
+        """Gives each variant module in ``folder`` a copy of the kernels' one type stub."""
+        for ext in self.extensions:
+            if "_kernels_" in ext.name:
+                stub = os.path.join(folder, ext.name.rpartition(".")[2] + ".pyi")
+                self.copy_file(os.path.join("fastmlp", "_kernels.pyi"), stub)
 
 
 directives = {
@@ -105,15 +200,22 @@ directives = {
     "embedsignature": True,
 }
 
-extensions = [
-    Extension(
-        "fastmlp._kernels",
-        ["fastmlp/_kernels.pyx"],
-        depends=sorted(glob.glob("fastmlp/*.pxi") + glob.glob("fastmlp/kernels/*.h")),
-    )
-]
-
-setup(
-    ext_modules=cythonize(extensions, compiler_directives=directives),
-    cmdclass={"build_ext": BuildExt},
+headers = sorted(glob.glob("fastmlp/*.pxi") + glob.glob("fastmlp/kernels/*.h"))
+# One source, one module per variant: each is cythonized into a folder of its own, so that
+# their C files, which differ only in the module's name, do not overwrite each other.
+extensions = cythonize(
+    [Extension("fastmlp._cpu", ["fastmlp/_cpu.pyx"], depends=["fastmlp/kernels/cpu.h"])],
+    compiler_directives=directives,
 )
+for variant in VARIANTS:
+    extensions += cythonize(
+        [
+            Extension(
+                f"fastmlp._kernels_{variant}", ["fastmlp/_kernels.pyx"], include_dirs=["fastmlp"], depends=headers
+            )
+        ],
+        compiler_directives=directives,
+        build_dir=os.path.join("build", "cython", variant),
+    )
+
+setup(ext_modules=extensions, cmdclass={"build_ext": BuildExt})

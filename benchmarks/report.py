@@ -1,6 +1,6 @@
 """Measure fastmlp's epochs against its peers, in one run, and print a markdown report.
 
-    python benchmarks/report.py [--repeats 3] [--quick] [--widths | --no-widths] [--time-to-accuracy]
+    python benchmarks/report.py [--repeats 3] [--quick] [--widths | --no-widths | --time-to-accuracy | --variants]
 
 Peers: fastmlp's Trainer; idiomatic NumPy (benchmarks/peers.py); PyTorch
 on the CPU when installed (pip install '.[bench]'). Every figure is the
@@ -8,8 +8,9 @@ median of several epochs of the same run, on MNIST's training images
 (random data of that shape when MNIST is absent). The report has three
 parts: the 784-16-16-10 network of the classic picture over batch sizes
 1 to 1000; the width sweep, networks 784-w-w-10 from 16 to 4096 units
-wide; and the time to a test accuracy of the README's two recipes. The
-machine's limit is measured by benchmarks/peak.c, the kernels' register
+wide; the time to a test accuracy of the README's two recipes; and, in a
+build with FASTMLP_NATIVE=1, the kernels chosen for this CPU against a
+``-march=native`` build of them. The machine's limit is measured by benchmarks/peak.c, the kernels' register
 tile on data in L1, without and with fused multiply-add.
 """
 
@@ -35,7 +36,7 @@ from helpers import has_mnist, mnist_dir  # noqa: E402
 from peers import NumpyPeer, TorchPeer, TorchRecipe, torch_available  # noqa: E402
 
 import fastmlp  # noqa: E402
-from fastmlp import StepDecay, Trainer, _kernels  # noqa: E402
+from fastmlp import StepDecay, Trainer, _dispatch  # noqa: E402
 from fastmlp.datasets import load_mnist  # noqa: E402
 
 SIZES = (784, 16, 16, 10)
@@ -232,7 +233,7 @@ def wide_memory_bound(dtype, sizes, batch_size, n):
     one-hot, the permutation, and 16 MB for the interpreter's own."""
     itemsize = np.dtype(dtype).itemsize
     t = Trainer(sizes, dtype=dtype, batch_size=batch_size)
-    _, panels, pack, scratch = _kernels.plan(t._sizes, batch_size, t._b[:1])
+    _, panels, pack, scratch = _dispatch.kernels.plan(t._sizes, batch_size, t._b[:1])
     parameters = (len(t._wt) + len(t._b)) * 8  # the float64 draw is the largest of the four
     buffers = (pack + scratch + 2 * batch_size * t.width + panels) * itemsize
     targets = n * sizes[-1] * itemsize + n * 8
@@ -248,9 +249,17 @@ def main(argv=None):
                       help="only the recipes' times to their test accuracy, fastmlp and PyTorch")
     part.add_argument("--widths", action="store_true", help="only the width sweep (784-w-w-10)")
     part.add_argument("--no-widths", action="store_true", help="everything but the width sweep")
+    part.add_argument("--variants", action="store_true",
+                      help="only the dispatched kernels against -march=native ones (a FASTMLP_NATIVE=1 build)")
     args = parser.parse_args(argv)
     if args.time_to_accuracy:
         print_time_to_accuracy()
+        return
+    if args.variants:
+        X, y, data = load()
+        print(f"- data: {data}; {machine()[0]}")
+        checks = print_variants(X, y, args.repeats)
+        print_targets(checks)
         return
 
     X, y, data = load()
@@ -261,7 +270,8 @@ def main(argv=None):
     print("# fastmlp benchmark report\n")
     print(f"- machine: {model}, {os.cpu_count()} cores, Python {platform.python_version()}")
     print(f"- NumPy {np.__version__} with {blas}" + (f"; PyTorch {__import__('torch').__version__}" if has_torch else "; PyTorch not installed"))
-    print(f"- fastmlp {fastmlp.__version__}, kernels built with `{info['compile_flags']}`, vectors of {info['vector_bytes']} bytes")
+    print(f"- fastmlp {fastmlp.__version__}, the {info['kernels']} kernels ({info['chosen_by']}; built: "
+          f"{', '.join(info['kernels_built'])}), compiled with `{info['compile_flags']}`, vectors of {info['vector_bytes']} bytes")
     print(f"- data: {data}, {len(X)} examples")
     limits = (None, None)
     if no_fma:
@@ -290,10 +300,9 @@ def main(argv=None):
                 checks.append((f"{dtype}, 784-1024-1024-10, batch {batch}: a trainer and its epoch add ≤ {bound:.0f} MB "
                                f"to the inputs ({memory[0]:.0f} MB): never a copy of them", memory[1] <= bound,
                                f"+{memory[1]:.0f} MB at the peak"))
-    print("\n## Targets\n")
-    print("| target | met | measured |\n|---|---|---|")
-    for name, ok, measured in checks:
-        print(f"| {name} | {'yes' if ok else 'no'} | {measured} |")
+    if not args.widths and "native" in info["kernels_built"]:
+        checks += print_variants(X, y, args.repeats)
+    print_targets(checks)
     if has_mnist(mnist_dir()) and not args.widths:
         rows = print_time_to_accuracy()
         if has_torch:
@@ -302,6 +311,49 @@ def main(argv=None):
                 if ours and theirs and not isinstance(theirs, str):
                     print(f"| seed {seed}: {WIDE_TARGET:.0%} in at most half of PyTorch's time | "
                           f"{'yes' if ours[1] <= theirs[1] / 2 else 'no'} | {ours[1] / theirs[1]:.2f} of it |")
+
+
+def print_targets(checks):
+    print("\n## Targets\n")
+    print("| target | met | measured |\n|---|---|---|")
+    for name, ok, measured in checks:
+        print(f"| {name} | {'yes' if ok else 'no'} | {measured} |")
+
+
+#: The dispatched kernels against native ones: the classic network and a wide one, with the
+#: examples of each epoch (of the training images) and the batch sizes.
+VARIANT_CASES = [((784, 16, 16, 10), CLASSIC_SETTINGS, 60000, (10, 100)), ((784, 256, 256, 10), SWEEP_SETTINGS, 15000, (32, 256))]
+
+
+def print_variants(X, y, repeats):
+    """The kernels chosen for this CPU against ``-march=native`` ones, epoch by epoch in turns; returns
+    the target: the chosen ones within 3% of native's time, in every case."""
+    info = fastmlp.build_info()
+    chosen = info["kernels"]
+    print("\n## The kernels chosen for this CPU against a native build\n")
+    if "native" not in info["kernels_runnable"]:
+        print("This build has no native kernels: build with `FASTMLP_NATIVE=1 pip install .` to compare.")
+        return []
+    print(f"One thread; seconds per epoch, median of {repeats}, the two taking their epochs in turns. The chosen "
+          f"kernels are {chosen} ({info['chosen_by']}); native ones are compiled with -march=native.\n")
+    print("| network | dtype | batch | examples | chosen | native | chosen ÷ native |\n|---|---|---|---|---|---|---|")
+    worst = 0.0
+    for sizes, settings, n, batches in VARIANT_CASES:
+        for dtype in ("float64", "float32"):
+            Xd = np.ascontiguousarray(X[:n], dtype=dtype)
+            for batch in batches:
+                times = {chosen: [], "native": []}
+                for _ in range(repeats):
+                    for name in times:
+                        _dispatch.use_kernels(name)
+                        times[name].append(time_fastmlp(Xd, y[:n], dtype, 1, batch, 1, sizes, settings))
+                _dispatch.use_kernels(chosen)
+                ours, native = statistics.median(times[chosen]), statistics.median(times["native"])
+                worst = max(worst, ours / native)
+                print(f"| {'-'.join(map(str, sizes))} | {dtype} | {batch} | {n} | {ours:.3f} s | {native:.3f} s | "
+                      f"{ours / native:.3f} |", flush=True)
+    return [(f"the {chosen} kernels chosen at import within 3% of native ones, in every case", worst <= 1.03,
+             f"{worst:.3f}× native's time at worst")]
 
 
 def print_classic(X, y, args, limits, has_torch):

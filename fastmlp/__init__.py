@@ -6,13 +6,18 @@
   bit for bit.
 """
 
+from . import _dispatch
 from ._base import BaseTrainer, DivergenceError, EpochRecord, History
 from .model_file import ModelFileError
 from .reference import ReferenceTrainer
 from .schedules import StepDecay
+from ._dispatch import use_kernels
 from .trainer import Trainer, build_info
 
 __version__ = "0.1.0"
+
+# Choose the kernels for this CPU (FASTMLP_KERNELS can force them): see fastmlp._dispatch.
+_dispatch.select()
 
 __all__ = [
     "BaseTrainer",
@@ -24,5 +29,6 @@ __all__ = [
     "StepDecay",
     "Trainer",
     "build_info",
+    "use_kernels",
     "__version__",
 ]

@@ -1,5 +1,9 @@
 """Compiled kernels of fastmlp: forward pass, backprop and SGD step.
 
+The interface of every kernel variant, ``fastmlp._kernels_<variant>``: the
+build compiles fastmlp/_kernels.pyx once per instruction set and gives each
+module a copy of this stub; fastmlp._dispatch chooses the one that runs.
+
 They compute exactly what :mod:`fastmlp.reference` defines, operation for
 operation. :class:`fastmlp.Trainer` validates everything before calling
 them: the kernels trust the shapes, sizes and offsets they are given.
@@ -45,7 +49,10 @@ COMPILE_FLAGS: Final[str]
 """The C compiler flags the kernels were built with."""
 
 VECTOR_BYTES: Final[int]
-"""The width of the kernels' vectors in bytes: 16 (SSE2), 32 (AVX) or 64 (AVX-512)."""
+"""The width of the kernels' vectors in bytes: 16 (SSE2, NEON), 32 (AVX2) or 64 (AVX-512)."""
+
+VARIANT: Final[str]
+"""The instruction set the module was compiled for: sse2, avx2, avx512, neon, generic or native."""
 
 def train_epoch(
     X: NDArray[_Float],

@@ -63,9 +63,13 @@ cdef extern from *:
     #ifndef FASTMLP_CFLAGS
     #define FASTMLP_CFLAGS ""
     #endif
+    #ifndef FASTMLP_VARIANT
+    #define FASTMLP_VARIANT ""
+    #endif
     """
     int FASTMLP_OPENMP
     const char* FASTMLP_CFLAGS
+    const char* FASTMLP_VARIANT
 
 cdef extern from *:
     """
@@ -112,6 +116,8 @@ SAMPLE_BLOCK = SAMPLES
 OPENMP = bool(FASTMLP_OPENMP)
 #: The C compiler flags the kernels were built with.
 COMPILE_FLAGS = FASTMLP_CFLAGS.decode()
+#: The instruction set this module was compiled for: sse2, avx2, avx512, neon, generic or native.
+VARIANT = FASTMLP_VARIANT.decode()
 #: The width of the kernels' vectors in bytes: 16 (SSE2), 32 (AVX) or 64 (AVX-512).
 VECTOR_BYTES = FASTMLP_VBYTES
 

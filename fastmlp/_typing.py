@@ -21,6 +21,11 @@ Split: TypeAlias = tuple[FloatArray, NDArray[np.uint8]]
 class BuildInfo(TypedDict):
     """What :func:`fastmlp.build_info` returns."""
 
-    openmp: bool  #: whether the kernels run on OpenMP threads
+    kernels: str  #: the kernel variant in use: sse2, avx2, avx512, neon, generic or native
+    kernels_built: list[str]  #: the variants in this build
+    kernels_runnable: list[str]  #: those the running CPU can execute
+    chosen_by: str  #: why the variant in use was chosen
+    cpu: str  #: the CPU's vendor, family and model (x86-64), or ""
+    openmp: bool  #: whether the kernels in use run on OpenMP threads
     compile_flags: str  #: the C compiler flags they were built with
-    vector_bytes: int  #: the width of the kernels' vectors: 16 (SSE2), 32 (AVX) or 64 (AVX-512)
+    vector_bytes: int  #: the width of their vectors: 16 (SSE2, NEON), 32 (AVX2) or 64 (AVX-512)

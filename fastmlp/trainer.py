@@ -1,26 +1,21 @@
-"""`Trainer`: the compiled trainer, a thin layer over :mod:`fastmlp._kernels`."""
+"""`Trainer`: the compiled trainer, a thin layer over the kernels (:mod:`fastmlp._kernels`, in the
+variant :mod:`fastmlp._dispatch` chose for the CPU)."""
 
 from __future__ import annotations
 
+from types import ModuleType
 from typing import NamedTuple
 
 import numpy as np
 
-from . import _kernels
+from . import _dispatch
 from ._base import BaseTrainer
 from ._typing import BuildInfo, FloatArray
 
-_ACTIVATION_CODES = {
-    "sigmoid": _kernels.SIGMOID,
-    "relu": _kernels.RELU,
-    "tanh": _kernels.TANH,
-    "softmax": _kernels.SOFTMAX,
-}
-_COST_CODES = {
-    "quadratic": _kernels.QUADRATIC,
-    "cross_entropy": _kernels.CROSS_ENTROPY,
-    "log_likelihood": _kernels.LOG_LIKELIHOOD,
-}
+# The codes are the same in every variant.
+_k = _dispatch.kernels
+_ACTIVATION_CODES = {"sigmoid": _k.SIGMOID, "relu": _k.RELU, "tanh": _k.TANH, "softmax": _k.SOFTMAX}
+_COST_CODES = {"quadratic": _k.QUADRATIC, "cross_entropy": _k.CROSS_ENTROPY, "log_likelihood": _k.LOG_LIKELIHOOD}
 
 
 #: Examples per pass of forward() a layer at a time: their activations are a buffer of this many rows.
@@ -30,6 +25,7 @@ FORWARD_ROWS = 256
 class _Buffers(NamedTuple):
     """The kernels' work buffers for mini-batches of up to a number of examples (_work_buffers)."""
 
+    kernels: ModuleType  # the variant whose plan the buffers follow, which runs on them
     by_layers: bool  # a layer at a time, or in blocks of examples
     gwt: FloatArray  # the gradient sums (in blocks of examples, or for gradients())
     gb: FloatArray  # the biases' gradient sums
@@ -122,10 +118,10 @@ class Trainer(BaseTrainer):
             _ACTIVATION_CODES[self.output_activation], _COST_CODES[self.cost],
         )
 
-    def _plan(self, rows):
-        """(by_layers, panels, pack, scratch) for mini-batches of up to ``rows`` examples: see
-        _kernels.plan; the sizes are 1 in blocks of examples."""
-        by_layers, panels, pack, scratch = _kernels.plan(self._sizes, rows, self._b[:1])
+    def _plan(self, kernels, rows):
+        """(by_layers, panels, pack, scratch) of variant ``kernels`` for mini-batches of up to
+        ``rows`` examples: see _kernels.plan; the sizes are 1 in blocks of examples."""
+        by_layers, panels, pack, scratch = kernels.plan(self._sizes, rows, self._b[:1])
         if self._by_layers is not None:
             by_layers = self._by_layers
         return (True, panels, pack, scratch) if by_layers else (False, 1, 1, 1)
@@ -137,9 +133,11 @@ class Trainer(BaseTrainer):
         at a time, the weights in panels (and the velocities, with momentum), each thread's
         packing buffer and the team's scratch (see _kernels.plan), and the gradient sums only
         for ``gradients``."""
-        by_layers, panels, pack, scratch = self._plan(rows)
+        kernels = _dispatch.kernels
+        by_layers, panels, pack, scratch = self._plan(kernels, rows)
         hidden_weights = 1 if by_layers else max(int(self._w_off[-1] - self._w_off[1]), 1)
         return _Buffers(
+            kernels,
             by_layers,
             np.empty(1 if by_layers and not gradients else len(self._wt), dtype=self.dtype),
             np.empty_like(self._b),
@@ -160,7 +158,7 @@ class Trainer(BaseTrainer):
         b = buffers
         # Without momentum the kernel never touches the velocity arguments.
         vwt, vb = (self._vwt, self._vb) if self.momentum else (self._wt, self._b)
-        return _kernels.train_epoch(
+        return b.kernels.train_epoch(
             X, Y, perm.astype(np.intp, copy=False), self._wt, self._b, b.gwt, b.gb, b.act, b.delta, b.err, b.w_back,
             vwt, vb, b.pw, b.pv, b.pack, b.scratch, *self._layout(), rate.learning_rate, rate.decay, self.momentum,
             min(self.batch_size, len(perm)), self.threads, b.by_layers, first, last, cost_sum,
@@ -169,19 +167,20 @@ class Trainer(BaseTrainer):
     def _forward(self, X):
         out = np.empty((len(X), self.layer_sizes[-1]), dtype=self.dtype)
         rows = min(len(X), FORWARD_ROWS)
-        by_layers, panels, pack, _ = self._plan(rows)
+        kernels = _dispatch.kernels
+        by_layers, panels, pack, _ = self._plan(kernels, rows)
         if not by_layers:
-            rows = self.threads * _kernels.SAMPLE_BLOCK
+            rows = self.threads * kernels.SAMPLE_BLOCK
         scratch = np.empty((rows, self.width), dtype=self.dtype)
         pw = np.empty(panels, dtype=self.dtype)
         pack = np.empty((self.threads, pack), dtype=self.dtype)
-        _kernels.forward(X, self._wt, self._b, scratch, out, pw, pack, *self._layout(), self.threads, by_layers)
+        kernels.forward(X, self._wt, self._b, scratch, out, pw, pack, *self._layout(), self.threads, by_layers)
         return out
 
     def _gradients(self, X, Y):
         b = self._work_buffers(len(X), gradients=True)
         order = np.arange(len(X), dtype=np.intp)
-        _kernels.gradients(
+        b.kernels.gradients(
             X, Y, order, self._wt, self._b, b.gwt, b.gb, b.act, b.delta, b.err, b.w_back, b.pw, b.pack, b.scratch,
             *self._layout(), self.threads, b.by_layers,
         )
@@ -191,5 +190,21 @@ class Trainer(BaseTrainer):
 
 
 def build_info() -> BuildInfo:
-    """How the kernels were compiled: ``{"openmp": bool, "compile_flags": str, "vector_bytes": int}``."""
-    return {"openmp": _kernels.OPENMP, "compile_flags": _kernels.COMPILE_FLAGS, "vector_bytes": _kernels.VECTOR_BYTES}
+    """How the kernels were built and which of them run here.
+
+    ``kernels`` is the variant in use (see :func:`fastmlp.use_kernels`), ``kernels_built``
+    the variants in this build, ``kernels_runnable`` those this CPU runs, ``chosen_by`` why
+    the one in use was chosen, and ``cpu`` the CPU's vendor, family and model. ``openmp``,
+    ``compile_flags`` and ``vector_bytes`` describe the variant in use.
+    """
+    k = _dispatch.kernels
+    return {
+        "kernels": k.VARIANT,
+        "kernels_built": _dispatch.built(),
+        "kernels_runnable": _dispatch.runnable(),
+        "chosen_by": _dispatch.chosen_by,
+        "cpu": f"{_dispatch.VENDOR} family {_dispatch.FAMILY} model {_dispatch.MODEL}" if _dispatch.VENDOR else "",
+        "openmp": k.OPENMP,
+        "compile_flags": k.COMPILE_FLAGS,
+        "vector_bytes": k.VECTOR_BYTES,
+    }

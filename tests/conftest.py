@@ -1,7 +1,7 @@
 import os
 
 import pytest
-from helpers import has_mnist, mnist_dir
+from helpers import has_mnist, kernel_variants, mnist_dir
 from hypothesis import settings
 
 settings.register_profile(
@@ -21,3 +21,14 @@ def mnist():
     from fastmlp.datasets import load_mnist
 
     return load_mnist(folder)
+
+
+@pytest.fixture(scope="module", params=kernel_variants())
+def each_kernel_variant(request):
+    """Runs a module's tests once with every kernel variant this CPU runs (only
+    FASTMLP_KERNELS's, where it names one), switching in this process."""
+    import fastmlp
+
+    previous = fastmlp.use_kernels(request.param)
+    yield request.param
+    fastmlp.use_kernels(previous)

@@ -8,6 +8,15 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 
 
+def kernel_variants():
+    """The kernel variants the tests run: FASTMLP_KERNELS's, where it names one, else every
+    variant this build has and this CPU runs."""
+    from fastmlp import _dispatch
+
+    forced = os.environ.get("FASTMLP_KERNELS", "").strip().lower()
+    return [forced] if forced not in ("", "auto") else _dispatch.runnable()
+
+
 def mnist_dir():
     """Where the MNIST IDX files are: $FASTMLP_MNIST_DIR, else ../shared/data/mnist beside the repository."""
     return Path(os.environ.get("FASTMLP_MNIST_DIR", REPO.parent / "shared" / "data" / "mnist"))

@@ -13,7 +13,10 @@ from helpers import assert_same_bits, assert_same_fits, assert_same_outputs_and_
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fastmlp import ReferenceTrainer, StepDecay, Trainer, _kernels
+from fastmlp import ReferenceTrainer, StepDecay, Trainer, _dispatch
+
+# Every test here runs with each kernel variant the CPU can run (conftest.py).
+pytestmark = pytest.mark.usefixtures("each_kernel_variant")
 
 LAYOUTS = ["contiguous", "fortran", "strided", "readonly", "float32", "float64"]
 
@@ -127,8 +130,8 @@ def test_threads_split_the_weight_rows_exactly(sizes, parts, dtype):
     """Each layer's weight rows go to the threads in contiguous ranges that cover them once,
     cut at whole gradient blocks or at the layer's end: no row summed twice or never."""
     out = np.empty((parts, len(sizes) - 1, 2), dtype=np.intp)
-    _kernels.row_ranges(np.array(sizes, dtype=np.intp), np.zeros(1, dtype), out)
-    rows = _kernels.GRADIENT_ROWS[dtype]
+    _dispatch.kernels.row_ranges(np.array(sizes, dtype=np.intp), np.zeros(1, dtype), out)
+    rows = _dispatch.kernels.GRADIENT_ROWS[dtype]
     for l, n in enumerate(sizes[:-1]):
         first, end = out[:, l, 0], out[:, l, 1]
         assert first[0] == 0 and end[-1] == n
@@ -147,8 +150,8 @@ def test_threads_get_near_equal_shares_of_the_weights(sizes, parts, dtype):
     vector operations (16 weights at most each)."""
     sizes = [sizes[0]] + [16 * s for s in sizes[1:]]
     out = np.empty((parts, len(sizes) - 1, 2), dtype=np.intp)
-    _kernels.row_ranges(np.array(sizes, dtype=np.intp), np.zeros(1, dtype), out)
-    rows = _kernels.GRADIENT_ROWS[dtype]
+    _dispatch.kernels.row_ranges(np.array(sizes, dtype=np.intp), np.zeros(1, dtype), out)
+    rows = _dispatch.kernels.GRADIENT_ROWS[dtype]
     weights = [sum((e - f) * n_out for (f, e), n_out in zip(part, sizes[1:])) for part in out]
     block = rows * max(sizes[1:])
     total = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))

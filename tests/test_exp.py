@@ -9,15 +9,18 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from fastmlp import _kernels
+from fastmlp import _dispatch
 from fastmlp.reference import LOG_FLOOR, exp, log, relu, sigmoid, tanh
+
+# Every test here runs with each kernel variant the CPU can run (conftest.py).
+pytestmark = pytest.mark.usefixtures("each_kernel_variant")
 
 DTYPES = [np.float32, np.float64]
 
 
 def kernel_exp(x):
     out = np.empty_like(x)
-    _kernels.exp(np.ascontiguousarray(x), out)
+    _dispatch.kernels.exp(np.ascontiguousarray(x), out)
     return out
 
 
@@ -81,13 +84,13 @@ def test_sigmoid_saturates_without_warnings(dtype):
 
 def kernel_log(x):
     out = np.empty_like(x)
-    _kernels.log(np.ascontiguousarray(x), out)
+    _dispatch.kernels.log(np.ascontiguousarray(x), out)
     return out
 
 
 def kernel_tanh(z):
     out = np.empty_like(z)
-    _kernels.activation(np.ascontiguousarray(z), out, _kernels.TANH)
+    _dispatch.kernels.activation(np.ascontiguousarray(z), out, _dispatch.kernels.TANH)
     return out
 
 
@@ -165,13 +168,13 @@ def test_a_layers_activations_have_the_reference_bits_at_every_width(dtype, kind
     rng = np.random.default_rng(1)
     specials = [np.nan, np.inf, -np.inf, 0.0, -0.0, 1e-310, -1e-310, 1e-40, 800.0, -800.0, 90.0, -105.0]
     function = {"sigmoid": sigmoid, "relu": relu, "tanh": tanh}[kind]
-    rows = 2 * _kernels.SAMPLE_BLOCK + 7  # whole blocks, then groups of 4 (with blocks of 8), 2 and 1
+    rows = 2 * _dispatch.kernels.SAMPLE_BLOCK + 7  # whole blocks, then groups of 4 (with blocks of 8), 2 and 1
     for width in range(1, 41):
         z = rng.normal(0, 6, (rows, width))
         z.flat[rng.choice(z.size, 3 * width, replace=False)] = rng.choice(specials, 3 * width)
         z, bias = z.astype(dtype), rng.normal(0, 1, width).astype(dtype)
         out = np.empty_like(z)
-        _kernels.activate_layer(z, bias, out, getattr(_kernels, kind.upper()))
+        _dispatch.kernels.activate_layer(z, bias, out, getattr(_dispatch.kernels, kind.upper()))
         with np.errstate(all="ignore"):
             expected = function(z + bias)
         assert_same_bits(out, expected, f"{kind} over {width} units")

@@ -16,8 +16,11 @@ from helpers import assert_same_bits, assert_same_fits, assert_same_outputs_and_
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fastmlp import ReferenceTrainer, StepDecay, Trainer, _kernels
+from fastmlp import ReferenceTrainer, StepDecay, Trainer, _dispatch
 from fastmlp._base import _Rate
+
+# Every test here runs with each kernel variant the CPU can run (conftest.py).
+pytestmark = pytest.mark.usefixtures("each_kernel_variant")
 
 #: The most multiply-adds per epoch that the reference is given here: a fraction of a second.
 REFERENCE_WORK = 20_000_000
@@ -100,7 +103,7 @@ def test_both_ways_through_the_kernels_agree(sizes, n, batch_size, threads, dtyp
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_wide_networks_go_a_layer_at_a_time_and_narrow_ones_do_not(dtype):
     like = np.zeros(1, dtype)
-    plan = lambda sizes, m: _kernels.plan(np.array(sizes, dtype=np.intp), m, like)  # noqa: E731
+    plan = lambda sizes, m: _dispatch.kernels.plan(np.array(sizes, dtype=np.intp), m, like)  # noqa: E731
     assert plan((784, 16, 16, 10), 100)[0] is False
     assert plan((784, 63, 63, 10), 100)[0] is False
     assert plan((784, 64, 63, 10), 100)[0] is True
@@ -125,14 +128,14 @@ def test_the_packing_stays_in_its_buffers(dtype, sizes, m, threads):
     t = Trainer(sizes, batch_size=m, dtype=dtype, seed=1, threads=threads, momentum=0.5)
     by_blocks = Trainer(sizes, batch_size=m, dtype=dtype, seed=1, threads=threads, momentum=0.5)
     by_blocks._by_layers = False
-    _, panels, pack, scratch = _kernels.plan(t._sizes, m, t._b[:1])
+    _, panels, pack, scratch = _dispatch.kernels.plan(t._sizes, m, t._b[:1])
     guard = 64  # each thread's row of packing is this much longer than plan() asks
     marked = lambda *shape: np.full(shape, np.nan, dtype=dtype)  # noqa: E731
     pw, pv = marked(panels + guard), marked(panels + guard)
     packs = marked(threads, pack + guard)
     scratch_buffer = marked(scratch + guard)
     act, delta, err = marked(m, t.width), marked(m, t.width), marked(m)
-    _kernels.train_epoch(
+    _dispatch.kernels.train_epoch(
         X, Y, np.arange(n, dtype=np.intp), t._wt, t._b, marked(1), marked(t.width), act, delta, err,
         marked(threads, 1), t._vwt, t._vb, pw[:panels], pv[:panels], packs, scratch_buffer[:scratch],
         *t._layout(), 0.1, 1.0, 0.5, m, threads, True, True, True,
@@ -155,7 +158,7 @@ def test_wide_layers_over_chunks_of_examples_give_the_reference_bits():
                   batch_size=280, seed=5)
     for dtype in ("float32", "float64"):
         t = Trainer((270, 140, 7), threads=2, dtype=dtype, **kwargs)
-        assert t._plan(280)[0]
+        assert t._plan(_dispatch.kernels, 280)[0]
         assert_same_fits(t, ReferenceTrainer((270, 140, 7), dtype=dtype, **kwargs), X, y, 2)
 
 
@@ -169,7 +172,7 @@ def test_a_wide_mnist_layer_is_bit_identical(mnist):
     reference = ReferenceTrainer((784, 1000, 10), **kwargs)
     expected = reference.fit(X, y, 1)
     trainer = Trainer((784, 1000, 10), threads=2, **kwargs)
-    assert trainer._plan(64)[0], "784-1000-10 goes a layer at a time"
+    assert trainer._plan(_dispatch.kernels, 64)[0], "784-1000-10 goes a layer at a time"
     history = trainer.fit(X, y, 1)
     assert_trainers_agree(trainer, reference, "784-1000-10")
     assert history.train_cost == expected.train_cost

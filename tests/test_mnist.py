@@ -9,6 +9,7 @@ from fastmlp import ReferenceTrainer, StepDecay, Trainer
 pytestmark = pytest.mark.slow
 
 
+@pytest.mark.usefixtures("each_kernel_variant")
 def test_one_mnist_epoch_is_bit_identical(mnist):
     (X, y), (X_test, y_test) = mnist
     assert X.shape == (60000, 784) and X_test.shape == (10000, 784)
@@ -26,6 +27,7 @@ def test_one_mnist_epoch_is_bit_identical(mnist):
     assert expected.validation_accuracy[0] > 0.85
 
 
+@pytest.mark.usefixtures("each_kernel_variant")
 def test_float32_mnist_epoch_matches_on_a_slice(mnist):
     """float64 data into a float32 trainer, a few thousand examples, batch 10."""
     (X, y), _ = mnist
@@ -39,6 +41,7 @@ def test_float32_mnist_epoch_matches_on_a_slice(mnist):
     assert trainer.weights[0].dtype == np.float32
 
 
+@pytest.mark.usefixtures("each_kernel_variant")
 def test_an_improved_mnist_epoch_is_bit_identical(mnist):
     """The new costs, tanh, L2, momentum and a schedule on the real data, float32, 2 threads."""
     (X, y), _ = mnist

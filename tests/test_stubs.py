@@ -1,7 +1,8 @@
-"""The kernels' type stubs match the compiled module, and the public API type-checks.
+"""The kernels' type stubs match the compiled modules, and the public API type-checks.
 
-``mypy.stubtest`` compares ``fastmlp/_kernels.pyi`` with the extension as
-built: every exported name, each function's parameter names, kinds and
+``mypy.stubtest`` compares ``fastmlp/_kernels.pyi`` (which the build copies
+beside each kernel variant) with every variant this CPU runs, and
+``fastmlp/_cpu.pyi`` with the CPU module, as built: every exported name, each function's parameter names, kinds and
 defaults, each constant's type (and value, where the stub gives one). Then
 mypy checks a small program written against the public API, in strict
 mode, so an unannotated public function or a wrong annotation shows up as
@@ -23,12 +24,14 @@ pytest.importorskip("mypy", reason="mypy is not installed (the test extra brings
 
 LOCATE = """
 import os, site, sysconfig
-import fastmlp._kernels
-extension = fastmlp._kernels.__file__
+import fastmlp._cpu
+from fastmlp import _dispatch
+extension = fastmlp._cpu.__file__
 root = os.path.dirname(os.path.dirname(extension))
 dirs = [*site.getsitepackages(), site.getusersitepackages(), *map(sysconfig.get_path, ("purelib", "platlib"))]
 print(extension)
 print(any(os.path.isdir(d) and os.path.samefile(d, root) for d in dirs))
+print(" ".join(_dispatch.runnable()))
 """
 
 # Used the way a program would use fastmlp; never run, only type-checked.
@@ -89,6 +92,10 @@ assert_type(StepDecay(every=10)(3.0, 11), float)
 assert_type(fastmlp.build_info()["openmp"], bool)
 assert_type(fastmlp.build_info()["compile_flags"], str)
 assert_type(fastmlp.build_info()["vector_bytes"], int)
+assert_type(fastmlp.build_info()["kernels"], str)
+assert_type(fastmlp.build_info()["kernels_runnable"], list[str])
+assert_type(fastmlp.use_kernels("sse2"), str)
+fastmlp.use_kernels(2)  # type: ignore[arg-type]
 assert_type(ReferenceTrainer((4, 3)).weights, list[NDArray[np.floating[Any]]])
 
 trainer.fit(X, y, epoch=3)  # type: ignore[call-arg]
@@ -127,10 +134,12 @@ def mypy_setup(tmp_path_factory):
     """The environment and mypy configuration under which mypy sees the fastmlp that Python imports."""
     where = run(["-c", LOCATE], dict(os.environ))
     assert where.returncode == 0, where.stderr
-    extension, in_site_packages = where.stdout.splitlines()
-    # stubtest passes a private module (_kernels) that has no stub at all, so check the stub is there.
-    stub = Path(extension).with_name("_kernels.pyi")
-    assert stub.is_file(), f"no {stub.name} beside the installed kernels {extension}: is *.pyi in the package data?"
+    extension, in_site_packages, variants = where.stdout.splitlines()
+    modules = ["_cpu"] + [f"_kernels_{name}" for name in variants.split()]
+    # stubtest passes a private module that has no stub at all, so check each stub is there.
+    for module in modules:
+        stub = Path(extension).with_name(f"{module}.pyi")
+        assert stub.is_file(), f"no {stub.name} beside the installed {extension}: did the build copy the stubs?"
     env = dict(os.environ)
     if in_site_packages != "True":
         # An editable install: mypy cannot follow its import hook, so it is shown the folder.
@@ -138,17 +147,17 @@ def mypy_setup(tmp_path_factory):
     folder = tmp_path_factory.mktemp("mypy")
     config = folder / "mypy.ini"
     config.write_text(f"[mypy]\ncache_dir = {folder / 'cache'}\n")
-    return env, config, folder
+    return env, config, folder, [f"fastmlp.{module}" for module in modules]
 
 
 def test_stubs_match_the_compiled_kernels(mypy_setup):
-    env, config, _ = mypy_setup
-    done = run(["-m", "mypy.stubtest", "fastmlp._kernels", "--mypy-config-file", str(config)], env)
+    env, config, _, modules = mypy_setup
+    done = run(["-m", "mypy.stubtest", *modules, "--mypy-config-file", str(config)], env)
     assert done.returncode == 0, done.stdout + done.stderr
 
 
 def test_public_api_type_checks(mypy_setup):
-    env, config, folder = mypy_setup
+    env, config, folder, _ = mypy_setup
     program = folder / "uses_fastmlp.py"
     program.write_text(textwrap.dedent(PROGRAM))
     # Strict for the program only: fastmlp's own unannotated internals are not its concern.
@@ -160,7 +169,7 @@ def test_public_api_type_checks(mypy_setup):
 
 def test_the_package_type_checks_against_its_own_annotations(mypy_setup):
     """`mypy` from the repository root, as pyproject.toml configures it."""
-    _, _, folder = mypy_setup
+    _, _, folder, _ = mypy_setup
     done = subprocess.run(
         [sys.executable, "-m", "mypy", "--cache-dir", str(folder / "package-cache")],
         cwd=REPO, capture_output=True, text=True, timeout=600,
