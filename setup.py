@@ -204,8 +204,9 @@ headers = sorted(glob.glob("fastmlp/*.pxi") + glob.glob("fastmlp/kernels/*.h"))
 # One source, one module per variant: each is cythonized into a folder of its own, so that
 # their C files, which differ only in the module's name, do not overwrite each other.
 extensions = cythonize(
-    [Extension("fastmlp._cpu", ["fastmlp/_cpu.pyx"], depends=["fastmlp/kernels/cpu.h"])],
+    [Extension("fastmlp._cpu", ["fastmlp/_cpu.pyx"], include_dirs=["fastmlp"], depends=["fastmlp/kernels/cpu.h"])],
     compiler_directives=directives,
+    build_dir=os.path.join("build", "cython", "cpu"),
 )
 for variant in VARIANTS:
     extensions += cythonize(
