@@ -148,6 +148,8 @@ def choose() -> tuple[str, str]:
         times = measure(candidates[:2])
         name = min(times, key=times.__getitem__)
         return name, "measured: " + ", ".join(f"{n} {t * 1e3:.2f} ms" for n, t in times.items())
+    if len(candidates) == 1:
+        return candidates[0], "the only variant of this build the CPU runs"
     return candidates[0], "the widest vectors this CPU runs"
 
 
