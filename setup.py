@@ -117,6 +117,35 @@ def _accepts(compiler, flags, code="int main(void) { return 0; }\n", link=False)
     return True
 
 
+def _builder_cpu():
+    """'vendor family model' of the building CPU, as Linux's /proc/cpuinfo gives them, or ""
+    where it cannot be read: the native variant runs only on a CPU of that name."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            first = f.read().split("\n\n")[0]
+    except OSError:
+        return ""
+    fields = {k.strip(): v.strip() for k, _, v in (line.partition(":") for line in first.splitlines())}
+    if not all(fields.get(k) for k in ("vendor_id", "cpu family", "model")):
+        return ""
+    return f"{fields['vendor_id']} {fields['cpu family']} {fields['model']}"
+
+
+def _stamp(path, text):
+    """Writes ``text`` to ``path`` unless it holds it already; returns the path. An extension
+    that depends on the stamp of its flags is rebuilt when they change."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    try:
+        with open(path) as f:
+            if f.read() == text:
+                return path
+    except OSError:
+        pass
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
 def _native_level(compiler):
     """The variant level whose instructions -march=native turns on here."""
     for level, macros in _LEVEL_PROBES.items():
@@ -133,7 +162,8 @@ class BuildExt(build_ext):
         cc = self.compiler
         if cc.compiler_type == "msvc":
             # MSVC has no vector types: the kernels' scalar loops, in the baseline variant only.
-            common = ["/Od" if DEBUG else "/O2", "/fp:precise", "/fp:contract-"]
+            # /fp:precise does not contract a*b+c into one operation (MSVC 2022 needs /fp:contract for that).
+            common = ["/Od" if DEBUG else "/O2", "/fp:precise"]
             openmp, link_openmp = ["/openmp"], []
             variants = {name: [] for name in list(VARIANTS)[:1]}
             baseline = []
@@ -161,6 +191,9 @@ class BuildExt(build_ext):
                 ext.extra_compile_args = [f for f in common if f not in openmp] + baseline
                 if "native" in variants:
                     ext.define_macros.append(("FASTMLP_NATIVE_NEEDS", f'"{_native_level(cc)}"'))
+                    ext.define_macros.append(("FASTMLP_NATIVE_CPU", f'"{_builder_cpu()}"'))
+                stamp = " ".join(ext.extra_compile_args) + repr(ext.define_macros)
+                ext.depends.append(_stamp(os.path.join(self.build_temp, "flags", "cpu.txt"), stamp))
                 kept.append(ext)
                 continue
             if variant not in variants:
@@ -172,16 +205,29 @@ class BuildExt(build_ext):
             ext.define_macros += [("FASTMLP_CFLAGS", f'"{description}"'), ("FASTMLP_VARIANT", f'"{variant}"')]
             if VECTOR_BYTES:
                 ext.define_macros.append(("FASTMLP_VECTOR_BYTES", VECTOR_BYTES))
+            stamp = " ".join(flags + ext.extra_link_args) + repr(ext.define_macros)
+            ext.depends.append(_stamp(os.path.join(self.build_temp, "flags", f"{variant}.txt"), stamp))
             shapes = f", the vectors of {VECTOR_BYTES} bytes" if VECTOR_BYTES else ""
             print(f"fastmlp: compiling the {variant} kernels with {description}{shapes}")
             kept.append(ext)
         self.extensions = kept
+        self._remove_other_variants(os.path.dirname(self.get_ext_fullpath("fastmlp._cpu")), variants)
         super().build_extensions()
         self._copy_stubs(os.path.dirname(self.get_ext_fullpath("fastmlp._cpu")))
 
     def copy_extensions_to_source(self):
         super().copy_extensions_to_source()
+        self._remove_other_variants("fastmlp", [e.name.rpartition("_kernels_")[2] for e in self.extensions])
         self._copy_stubs("fastmlp")
+
+    def _remove_other_variants(self, folder, variants):
+        """Deletes the modules and stubs of variants an earlier build left in ``folder`` and
+        this one does not build, so that neither the package nor a wheel holds them."""
+        for path in glob.glob(os.path.join(folder, "_kernels_*")):
+            name = os.path.basename(path)[len("_kernels_"):].split(".")[0]
+            if name not in variants:
+                print(f"fastmlp: removing {path}, left by an earlier build")
+                os.remove(path)
 
     def _copy_stubs(self, folder):
         """Gives each variant module in ``folder`` a copy of the kernels' one type stub."""

@@ -45,11 +45,17 @@ cdef extern from *:
     #ifndef FASTMLP_NATIVE_NEEDS
     #define FASTMLP_NATIVE_NEEDS ""
     #endif
+    #ifndef FASTMLP_NATIVE_CPU
+    #define FASTMLP_NATIVE_CPU ""
+    #endif
     """
     const char* FASTMLP_NATIVE_NEEDS
+    const char* FASTMLP_NATIVE_CPU
 
 #: The variant whose features a ``-march=native`` variant of this build needs ("" without one).
 NATIVE_NEEDS = FASTMLP_NATIVE_NEEDS.decode()
+#: "vendor family model" of the CPU that built the native variant ("" where unknown or none).
+NATIVE_CPU = FASTMLP_NATIVE_CPU.decode()
 
 # Feature names as Linux's /proc/cpuinfo spells them; os_ymm and os_zmm say that the
 # operating system saves the AVX and AVX-512 registers.

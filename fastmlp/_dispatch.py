@@ -73,8 +73,13 @@ def built() -> list[str]:
 
 
 def missing(name: str) -> list[str]:
-    """The CPU features variant ``name`` needs and the running CPU lacks."""
-    return [feature for feature in NEEDS[name] if feature not in FEATURES]
+    """The CPU features variant ``name`` needs and the running CPU lacks. The native variant
+    also needs the very kind of CPU that built it, as it may use any of its instructions."""
+    lacks = [feature for feature in NEEDS[name] if feature not in FEATURES]
+    here = f"{VENDOR} {FAMILY} {MODEL}"
+    if name == "native" and _cpu.NATIVE_CPU != here:
+        lacks.append(f"the building CPU's name ({_cpu.NATIVE_CPU or 'unknown'}; this one is {here})")
+    return lacks
 
 
 def runnable() -> list[str]:
@@ -167,6 +172,7 @@ def use_kernels(name: str) -> str:
     computes the same bits, so results do not change, only speed. A fit or a call that
     has started keeps the variant it started with.
     """
+    name = name.strip().lower()
     _check(name)
     previous = kernels.VARIANT
     _activate(_load(name), "use_kernels()")

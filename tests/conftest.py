@@ -28,7 +28,9 @@ def each_kernel_variant(request):
     """Runs a module's tests once with every kernel variant this CPU runs (only
     FASTMLP_KERNELS's, where it names one), switching in this process."""
     import fastmlp
+    from fastmlp import _dispatch
 
-    previous = fastmlp.use_kernels(request.param)
+    before = _dispatch.kernels, _dispatch.chosen_by
+    fastmlp.use_kernels(request.param)
     yield request.param
-    fastmlp.use_kernels(previous)
+    _dispatch._activate(*before)

@@ -44,7 +44,7 @@ enum {
 
 typedef struct {
     char vendor[13]; /* "GenuineIntel", "AuthenticAMD", ...; empty off x86 */
-    int family;      /* the display family and model, as /proc/cpuinfo gives them */
+    int family;      /* the display family and model, as Linux's /proc/cpuinfo gives them */
     int model;
     long features;   /* FASTMLP_CPU_* bits */
 } fastmlp_cpu;
@@ -87,7 +87,7 @@ static fastmlp_cpu fastmlp_read_cpu(void) {
     base_family = (r[0] >> 8) & 0xf;
     cpu.family = (int)base_family + (base_family == 0xf ? (int)((r[0] >> 20) & 0xff) : 0);
     cpu.model = (int)((r[0] >> 4) & 0xf);
-    if (base_family == 0x6 || base_family == 0xf)
+    if (cpu.family >= 6) /* as Linux computes it */
         cpu.model += (int)((r[0] >> 16) & 0xf) << 4;
     if (r[2] & (1u << 0)) f |= FASTMLP_CPU_SSE3;
     if (r[2] & (1u << 9)) f |= FASTMLP_CPU_SSSE3;
@@ -103,6 +103,11 @@ static fastmlp_cpu fastmlp_read_cpu(void) {
         unsigned long long xcr0 = fastmlp_xcr0();
         if ((xcr0 & 0x6) == 0x6) f |= FASTMLP_CPU_OS_YMM;           /* XMM and YMM state */
         if ((xcr0 & 0xe6) == 0xe6) f |= FASTMLP_CPU_OS_ZMM;         /* and opmask, ZMM */
+#ifdef __APPLE__
+        /* macOS saves the AVX-512 state but turns it on in XCR0 only at a thread's first
+         * AVX-512 instruction. */
+        if ((xcr0 & 0x6) == 0x6) f |= FASTMLP_CPU_OS_ZMM;
+#endif
     }
     if (max_leaf >= 7) {
         fastmlp_cpuid(7, 0, r);
