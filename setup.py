@@ -4,7 +4,9 @@ The kernels (fastmlp/_kernels.pyx) are compiled once per instruction set
 the target architecture has a variant for, each into a module of its own:
 on x86-64, fastmlp._kernels_sse2 (the baseline), _kernels_avx2 (x86-64-v3)
 and _kernels_avx512 (x86-64-v4); on aarch64, _kernels_neon (its baseline);
-elsewhere, _kernels_generic. fastmlp._cpu, compiled for the baseline,
+elsewhere, _kernels_generic. Each is compiled again for the fused
+arithmetic contract (fma=True), with FASTMLP_FUSED=1, into
+fastmlp._fused_<variant>. fastmlp._cpu, compiled for the baseline,
 reads the CPU's features, and `import fastmlp` loads the best variant the
 CPU runs (fastmlp/_dispatch.py). So one build runs on every CPU of its
 architecture. The source is one: every variant computes the same bits.
@@ -33,6 +35,7 @@ to the bit by fastmlp.reference.
 import glob
 import os
 import platform
+import re
 import sys
 import tempfile
 
@@ -155,6 +158,12 @@ def _native_level(compiler):
     return next(iter(VARIANTS))
 
 
+def _kind_and_variant(name):
+    """("kernels" or "fused", the variant) of a kernels module's name; (None, None) for others."""
+    match = re.fullmatch(r"fastmlp\._(kernels|fused)_(\w+)", name)
+    return match.groups() if match else (None, None)
+
+
 class BuildExt(build_ext):
     """Chooses the compiler flags this compiler accepts, then builds each variant."""
 
@@ -186,7 +195,7 @@ class BuildExt(build_ext):
             common += openmp
         kept = []
         for ext in self.extensions:
-            variant = ext.name.rpartition("_kernels_")[2] if "_kernels_" in ext.name else None
+            kind, variant = _kind_and_variant(ext.name)
             if variant is None:  # fastmlp._cpu: the baseline only, whatever else the build does
                 ext.extra_compile_args = [f for f in common if f not in openmp] + baseline
                 if "native" in variants:
@@ -203,12 +212,15 @@ class BuildExt(build_ext):
             ext.extra_compile_args = flags
             ext.extra_link_args = link_openmp if use_openmp else []
             ext.define_macros += [("FASTMLP_CFLAGS", f'"{description}"'), ("FASTMLP_VARIANT", f'"{variant}"')]
+            if kind == "fused":
+                ext.define_macros.append(("FASTMLP_FUSED", "1"))
             if VECTOR_BYTES:
                 ext.define_macros.append(("FASTMLP_VECTOR_BYTES", VECTOR_BYTES))
             stamp = " ".join(flags + ext.extra_link_args) + repr(ext.define_macros)
-            ext.depends.append(_stamp(os.path.join(self.build_temp, "flags", f"{variant}.txt"), stamp))
+            ext.depends.append(_stamp(os.path.join(self.build_temp, "flags", f"{kind}_{variant}.txt"), stamp))
             shapes = f", the vectors of {VECTOR_BYTES} bytes" if VECTOR_BYTES else ""
-            print(f"fastmlp: compiling the {variant} kernels with {description}{shapes}")
+            contract = ", fused multiply-adds" if kind == "fused" else ""
+            print(f"fastmlp: compiling the {variant} kernels{contract} with {description}{shapes}")
             kept.append(ext)
         self.extensions = kept
         self._remove_other_variants(os.path.dirname(self.get_ext_fullpath("fastmlp._cpu")), variants)
@@ -217,14 +229,14 @@ class BuildExt(build_ext):
 
     def copy_extensions_to_source(self):
         super().copy_extensions_to_source()
-        self._remove_other_variants("fastmlp", [e.name.rpartition("_kernels_")[2] for e in self.extensions])
+        self._remove_other_variants("fastmlp", [_kind_and_variant(e.name)[1] for e in self.extensions])
         self._copy_stubs("fastmlp")
 
     def _remove_other_variants(self, folder, variants):
         """Deletes the modules and stubs of variants an earlier build left in ``folder`` and
         this one does not build, so that neither the package nor a wheel holds them."""
-        for path in glob.glob(os.path.join(folder, "_kernels_*")):
-            name = os.path.basename(path)[len("_kernels_"):].split(".")[0]
+        for path in glob.glob(os.path.join(folder, "_kernels_*")) + glob.glob(os.path.join(folder, "_fused_*")):
+            name = os.path.basename(path).split(".")[0].split("_", 2)[2]
             if name not in variants:
                 print(f"fastmlp: removing {path}, left by an earlier build")
                 os.remove(path)
@@ -232,7 +244,7 @@ class BuildExt(build_ext):
     def _copy_stubs(self, folder):
         """Gives each variant module in ``folder`` a copy of the kernels' one type stub."""
         for ext in self.extensions:
-            if "_kernels_" in ext.name:
+            if _kind_and_variant(ext.name)[1]:
                 stub = os.path.join(folder, ext.name.rpartition(".")[2] + ".pyi")
                 self.copy_file(os.path.join("fastmlp", "_kernels.pyi"), stub)
 
@@ -247,22 +259,23 @@ directives = {
 }
 
 headers = sorted(glob.glob("fastmlp/*.pxi") + glob.glob("fastmlp/kernels/*.h"))
-# One source, one module per variant: each is cythonized into a folder of its own, so that
-# their C files, which differ only in the module's name, do not overwrite each other.
+# One source, one module per variant and contract: each is cythonized into a folder of its
+# own, so that their C files, which differ only in the module's name, do not overwrite each other.
 extensions = cythonize(
     [Extension("fastmlp._cpu", ["fastmlp/_cpu.pyx"], include_dirs=["fastmlp"], depends=["fastmlp/kernels/cpu.h"])],
     compiler_directives=directives,
     build_dir=os.path.join("build", "cython", "cpu"),
 )
 for variant in VARIANTS:
-    extensions += cythonize(
-        [
-            Extension(
-                f"fastmlp._kernels_{variant}", ["fastmlp/_kernels.pyx"], include_dirs=["fastmlp"], depends=headers
-            )
-        ],
-        compiler_directives=directives,
-        build_dir=os.path.join("build", "cython", variant),
-    )
+    for kind in ("kernels", "fused"):
+        extensions += cythonize(
+            [
+                Extension(
+                    f"fastmlp._{kind}_{variant}", ["fastmlp/_kernels.pyx"], include_dirs=["fastmlp"], depends=headers
+                )
+            ],
+            compiler_directives=directives,
+            build_dir=os.path.join("build", "cython", variant if kind == "kernels" else f"{variant}-fused"),
+        )
 
 setup(ext_modules=extensions, cmdclass={"build_ext": BuildExt})

@@ -164,6 +164,12 @@ def _check_real(name, value, low, high=None, *, high_open=False):
     return value
 
 
+def _check_bool(name, value):
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r} of type {type(value).__name__}")
+    return bool(value)
+
+
 def _check_choice(name, value, choices):
     if not isinstance(value, str) or value not in choices:
         raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}")
@@ -268,6 +274,13 @@ class BaseTrainer:
         Threads for the compiled kernels, at most 256. Results do not depend
         on it. Mini-batches under 32 examples run on one thread, whatever it
         says; more threads than cores only slow training down.
+    fma : bool
+        The fused arithmetic contract: every multiply-add of the weighted
+        sums, the delta recursion, the gradient sums and the step is one
+        fused multiply-add, rounded once (see :mod:`fastmlp.reference`).
+        Faster on CPUs whose additions run on their FMA units (Intel, ARM);
+        a different result from ``fma=False``, but the same bits on every
+        CPU and in :class:`~fastmlp.reference.ReferenceTrainer`.
 
     Notes
     -----
@@ -299,6 +312,7 @@ class BaseTrainer:
     init: str
     schedule: StepDecay | None
     threads: int
+    fma: bool
     seed: int | np.random.SeedSequence | None
     history: History
     dataset: str | None
@@ -325,6 +339,7 @@ class BaseTrainer:
         seed: int | np.random.SeedSequence | None = None,
         dtype: DTypeLike = "float64",
         threads: int = 1,
+        fma: bool = False,
     ) -> None:
         self.layer_sizes = _check_layer_sizes(layer_sizes)
         self.activation = _check_activation(activation)
@@ -344,6 +359,7 @@ class BaseTrainer:
         self.threads = _check_int("threads", threads, 1)
         if self.threads > MAX_THREADS:
             raise ValueError(f"threads must be <= {MAX_THREADS}, got {self.threads}")
+        self.fma = _check_bool("fma", fma)
         self.seed = _check_seed(seed)
         _check_parameter_memory(self.layer_sizes, self.dtype, self.momentum)
         # One caller at a time: fit, forward, gradients and save hold it (see the class docstring).
@@ -647,9 +663,10 @@ class BaseTrainer:
 
         Raises :class:`fastmlp.ModelFileError` for a missing, corrupt or
         incompatible file. The loaded trainer predicts exactly as the saved
-        one did, and trains on exactly as it would have: the momentum
-        velocities and the random generator's state are restored too. (A
-        version 1 file holds neither; training then shuffles from a fresh
+        one did, and trains on exactly as it would have: the arithmetic
+        contract (``fma``), the momentum velocities and the random
+        generator's state are restored too. (A version 1 file holds neither
+        velocities nor generator; training then shuffles from a fresh
         generator.)
         """
         settings, weights, biases, history, dataset, state = model_file.read(path)
@@ -726,12 +743,12 @@ class BaseTrainer:
         return all(np.isfinite(p).all() for p in (*self.weights, *self.biases))
 
     def __repr__(self) -> str:
-        # cost, l2, momentum, init and schedule are shown only when not at their defaults.
+        # cost, l2, momentum, init, schedule and fma are shown only when not at their defaults.
         extra = "".join(
             f", {name}={value!r}"
             for name, value, default in (
                 ("cost", self.cost, "quadratic"), ("l2", self.l2, 0.0), ("momentum", self.momentum, 0.0),
-                ("init", self.init, "standard"), ("schedule", self.schedule, None),
+                ("init", self.init, "standard"), ("schedule", self.schedule, None), ("fma", self.fma, False),
             )
             if value != default
         )

@@ -5,7 +5,9 @@ set into modules ``fastmlp._kernels_<variant>``: on x86-64 ``sse2`` (the
 baseline), ``avx2`` (x86-64-v3) and ``avx512`` (x86-64-v4); on aarch64
 ``neon``; elsewhere ``generic``; and ``native`` (``-march=native``) where the
 build asked for it with FASTMLP_NATIVE=1. Every variant computes the same
-bits; they differ only in speed.
+bits; they differ only in speed. Each has a twin ``fastmlp._fused_<variant>``
+for the fused arithmetic contract (fma=True), chosen with it:
+:func:`for_contract` gives the running variant's module for either contract.
 
 Nothing compiled beyond the baseline runs before the choice: fastmlp._cpu,
 a baseline module, reads the CPU's features, and only a variant whose
@@ -87,8 +89,21 @@ def runnable() -> list[str]:
     return [name for name in built() if not missing(name)]
 
 
-def _load(name: str) -> ModuleType:
-    return importlib.import_module(f"fastmlp._kernels_{name}")
+def _load(name: str, fused: bool = False) -> ModuleType:
+    return importlib.import_module(f"fastmlp._{'fused' if fused else 'kernels'}_{name}")
+
+
+def for_contract(fma: bool) -> ModuleType:
+    """The running variant's module for an arithmetic contract: :data:`kernels`, or with
+    ``fma`` its fused twin (imported on first use)."""
+    if not fma:
+        return kernels
+    try:
+        return _load(kernels.VARIANT, fused=True)
+    except ImportError as e:
+        raise ImportError(
+            f"this build of fastmlp has no fused {kernels.VARIANT} kernels (fma=True); reinstall it"
+        ) from e
 
 
 def _check(name: str) -> None:

@@ -9,6 +9,18 @@ cdef extern from "kernels/kernels.h" nogil:
                             int kind)
     void activate_units_f32(int rows, float* const* z, const float* bias, Py_ssize_t n,
                             int kind)
+    # acc + x·y as the module's arithmetic contract computes it (kernels/element.h).
+    double madd_f64(double acc, double x, double y)
+    float madd_f32(float acc, float x, float y)
+
+
+cdef inline floating madd(floating acc, floating x, floating y) noexcept nogil:
+    """acc + x·y, the multiply-add of the contract: rounded twice, or once where the module is
+    built for the fused contract (FUSED_CONTRACT)."""
+    if floating is double:
+        return madd_f64(acc, x, y)
+    else:
+        return madd_f32(acc, x, y)
 
 
 cdef inline floating exp_(floating x) noexcept nogil:
@@ -194,7 +206,7 @@ cdef inline void take_step(floating* w, floating* v, floating s, floating step, 
                            floating mu) noexcept nogil:
     """One weight's step from its finished sum s (contract 7), with velocity v unless NULL."""
     if v != NULL:
-        v[0] = mu * v[0] - step * s
-        w[0] = decay * w[0] + v[0]
+        v[0] = madd(mu * v[0], -step, s)
+        w[0] = madd(v[0], decay, w[0]) if FUSED_CONTRACT else decay * w[0] + v[0]
     else:
-        w[0] = decay * w[0] - step * s  # decay·w is w when decay is 1
+        w[0] = madd(decay * w[0], -step, s)  # decay·w is w when decay is 1

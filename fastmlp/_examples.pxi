@@ -117,7 +117,7 @@ cdef void weighted_sums(int examples, const floating** a, Py_ssize_t n_in, Py_ss
             for j in range(n_out):
                 t = a[e][0] * w[j]
                 for k in range(1, n_in):
-                    t = t + a[e][k] * w[k * n_out + j]
+                    t = madd(t, a[e][k], w[k * n_out + j])
                 z[e][j] = t
         return
     while True:
@@ -204,7 +204,7 @@ cdef floating backward_example(const Net* net, const floating* y, const floating
             w_row = wt + net.w_off[l] + k * n_next
             s = w_row[0] * d_next[0]
             for j in range(1, n_next):
-                s = s + w_row[j] * d_next[j]
+                s = madd(s, w_row[j], d_next[j])
             d[k] = s * derivative(a[k], net.activation)
     return error
 
@@ -347,7 +347,7 @@ cdef void nudge_row(const Net* net, Py_ssize_t l, Py_ssize_t k,
                 g[j] = a_ik * d[j]
         else:
             for j in range(n_out):
-                g[j] = g[j] + a_ik * d[j]
+                g[j] = madd(g[j], a_ik, d[j])
     if wt != NULL:
         w = wt + net.w_off[l] + k * n_out
         for j in range(n_out):
@@ -450,11 +450,11 @@ cdef void finish_biases(const Net* net, Py_ssize_t u0, Py_ssize_t u1, Py_ssize_t
             gb[j] = gb[j] / <floating>m
     elif vb != NULL:
         for j in range(u0, u1):
-            vb[j] = mu * vb[j] - step * gb[j]
+            vb[j] = madd(mu * vb[j], -step, gb[j])
             b[j] = b[j] + vb[j]
     else:
         for j in range(u0, u1):
-            b[j] = b[j] - step * gb[j]
+            b[j] = madd(b[j], -step, gb[j])
 
 
 cdef floating one_example_step(const Net* net, const floating* x, const floating* y,
@@ -489,7 +489,7 @@ cdef void one_example_plain(const Net* net, Py_ssize_t first, const floating* x,
         one_example_layer(a, net.sizes[l], delta + net.a_off[l], net.sizes[l + 1], step,
                           wt + net.w_off[l])
     for j in range(net.width):
-        b[j] = b[j] - step * delta[j]
+        b[j] = madd(b[j], -step, delta[j])
 
 
 cdef void one_example_update(const Net* net, const floating* x, const floating* act,
@@ -510,10 +510,10 @@ cdef void one_example_update(const Net* net, const floating* x, const floating* 
                 take_step(wt + at + j, NULL if vwt == NULL else vwt + at + j, a[k] * d[j], step, decay, mu)
     for j in range(net.width):
         if vb != NULL:
-            vb[j] = mu * vb[j] - step * delta[j]
+            vb[j] = madd(mu * vb[j], -step, delta[j])
             b[j] = b[j] + vb[j]
         else:
-            b[j] = b[j] - step * delta[j]
+            b[j] = madd(b[j], -step, delta[j])
 
 
 cdef inline Py_ssize_t share_of(Py_ssize_t i0, Py_ssize_t i1, int me, int parts,
@@ -676,7 +676,7 @@ cdef void one_example_layer(const floating* a, Py_ssize_t n_in, const floating* 
         j0 += lanes(w)
     for k in range(n_in):
         for j in range(rest, n_out):
-            w[k * n_out + j] = w[k * n_out + j] - step * (a[k] * d[j])
+            w[k * n_out + j] = madd(w[k * n_out + j], -step, a[k] * d[j])
 
 
 cdef void epoch_member(const Net* net, const floating* X, const floating* Y,

@@ -1,8 +1,10 @@
 """Compiled kernels of fastmlp: forward pass, backprop and SGD step.
 
-The interface of every kernel variant, ``fastmlp._kernels_<variant>``: the
-build compiles fastmlp/_kernels.pyx once per instruction set and gives each
-module a copy of this stub; fastmlp._dispatch chooses the one that runs.
+The interface of every kernel variant, ``fastmlp._kernels_<variant>`` and
+its fused twin ``fastmlp._fused_<variant>``: the build compiles
+fastmlp/_kernels.pyx once per instruction set and arithmetic contract and
+gives each module a copy of this stub; fastmlp._dispatch chooses the ones
+that run.
 
 They compute exactly what :mod:`fastmlp.reference` defines, operation for
 operation. :class:`fastmlp.Trainer` validates everything before calling
@@ -53,6 +55,12 @@ VECTOR_BYTES: Final[int]
 
 VARIANT: Final[str]
 """The instruction set the module was compiled for: sse2, avx2, avx512, neon, generic or native."""
+
+FUSED: Final[bool]
+"""Whether the module computes the fused arithmetic contract (fma=True): fastmlp._fused_<variant>."""
+
+FMA_IN_HARDWARE: Final[bool]
+"""Whether its fused multiply-adds are instructions of the CPU, not calls of the C library's fma."""
 
 def train_epoch(
     X: NDArray[_Float],

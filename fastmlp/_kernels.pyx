@@ -3,13 +3,15 @@
 
 They compute exactly what :mod:`fastmlp.reference` defines (its module
 docstring is the arithmetic contract), operation for operation, so results
-agree bit for bit. Validation happens in Python before any call here; the
+agree bit for bit. The source is compiled once for each contract: modules
+``fastmlp._kernels_<variant>`` round every multiply-add twice, modules
+``fastmlp._fused_<variant>`` (fma=True) fuse them (``FUSED``). Validation happens in Python before any call here; the
 kernels trust their arguments, hold no GIL and cannot fail.
 
 The kernels have these layers, each in a file of its own:
 (a) _element.pxi, one element: exp, log, the activations and their
-    derivatives, the softmax, an example's output deltas and cost, and the
-    step of one weight;
+    derivatives, the softmax, an example's output deltas and cost, the
+    contract's multiply-add, and the step of one weight;
 (b) the mini-batch and the epoch, run by a team of threads in one parallel
     region with barriers between the phases, in one of two ways:
     _examples.pxi, in blocks of examples, for networks whose weights fit the
@@ -47,6 +49,20 @@ cpdef enum:
     RELU = FASTMLP_RELU
     TANH = FASTMLP_TANH
     SOFTMAX = 3  # output layer only
+
+cdef extern from "kernels/kernels.h":
+    # The arithmetic contract this module is compiled for (1: fused multiply-adds), and
+    # whether the C compiler fuses them in one instruction (C99's FP_FAST_FMA) rather than
+    # in the C library's fma.
+    """
+    #if defined(FP_FAST_FMA) && defined(FP_FAST_FMAF)
+    #define FASTMLP_FMA_INSTRUCTION 1
+    #else
+    #define FASTMLP_FMA_INSTRUCTION 0
+    #endif
+    """
+    const int FUSED_CONTRACT "FASTMLP_FUSED"
+    const int FMA_INSTRUCTION "FASTMLP_FMA_INSTRUCTION"
 
 cpdef enum:
     QUADRATIC = 0
@@ -120,6 +136,11 @@ COMPILE_FLAGS = FASTMLP_CFLAGS.decode()
 VARIANT = FASTMLP_VARIANT.decode()
 #: The width of the kernels' vectors in bytes: 16 (SSE2), 32 (AVX) or 64 (AVX-512).
 VECTOR_BYTES = FASTMLP_VBYTES
+#: Whether this module computes the fused contract (fma=True).
+FUSED = bool(FUSED_CONTRACT)
+#: Whether its fused multiply-adds are single instructions of the CPU, rather than calls of
+#: the C library's fma (which glibc computes in software on CPUs without the instruction).
+FMA_IN_HARDWARE = bool(FMA_INSTRUCTION)
 
 
 cdef extern from "kernels/kernels.h" nogil:

@@ -133,7 +133,7 @@ class Trainer(BaseTrainer):
         at a time, the weights in panels (and the velocities, with momentum), each thread's
         packing buffer and the team's scratch (see _kernels.plan), and the gradient sums only
         for ``gradients``."""
-        kernels = _dispatch.kernels
+        kernels = _dispatch.for_contract(self.fma)
         by_layers, panels, pack, scratch = self._plan(kernels, rows)
         hidden_weights = 1 if by_layers else max(int(self._w_off[-1] - self._w_off[1]), 1)
         return _Buffers(
@@ -167,7 +167,7 @@ class Trainer(BaseTrainer):
     def _forward(self, X):
         out = np.empty((len(X), self.layer_sizes[-1]), dtype=self.dtype)
         rows = min(len(X), FORWARD_ROWS)
-        kernels = _dispatch.kernels
+        kernels = _dispatch.for_contract(self.fma)
         by_layers, panels, pack, _ = self._plan(kernels, rows)
         if not by_layers:
             rows = self.threads * kernels.SAMPLE_BLOCK
@@ -195,7 +195,9 @@ def build_info() -> BuildInfo:
     ``kernels`` is the variant in use (see :func:`fastmlp.use_kernels`), ``kernels_built``
     the variants in this build, ``kernels_runnable`` those this CPU runs, ``chosen_by`` why
     the one in use was chosen, and ``cpu`` the CPU's vendor, family and model. ``openmp``,
-    ``compile_flags`` and ``vector_bytes`` describe the variant in use.
+    ``compile_flags`` and ``vector_bytes`` describe the variant in use; ``fma_in_hardware``
+    says whether its fused contract (fma=True) fuses each multiply-add in one instruction
+    of the CPU, or calls the C library's fma (slow where the CPU lacks the instruction).
     """
     k = _dispatch.kernels
     return {
@@ -207,4 +209,5 @@ def build_info() -> BuildInfo:
         "openmp": k.OPENMP,
         "compile_flags": k.COMPILE_FLAGS,
         "vector_bytes": k.VECTOR_BYTES,
+        "fma_in_hardware": _dispatch.for_contract(True).FMA_IN_HARDWARE,
     }

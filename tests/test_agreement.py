@@ -2,9 +2,9 @@
 
 Hypothesis draws the network, the data, the seed, the dtype, the batch size
 (dividing the data or not, 1, larger than the data), the thread count, the
-memory layout of the inputs, and the training options (activation, cost,
-L2, momentum, initialisation, schedule); every array both trainers produce
-is then compared bit for bit.
+memory layout of the inputs, the training options (activation, cost,
+L2, momentum, initialisation, schedule) and the arithmetic contract (fma);
+every array both trainers produce is then compared bit for bit.
 """
 
 import numpy as np
@@ -68,6 +68,7 @@ def configurations(draw):
             seed=draw(st.integers(0, 2**32 - 1)),
             dtype=draw(st.sampled_from(["float32", "float64"])),
             threads=draw(st.sampled_from([1, 2, 3])),
+            fma=draw(st.booleans()),
         ),
     )
 
@@ -104,14 +105,15 @@ ODD_OPTIONS = [
 ]
 
 
+@pytest.mark.parametrize("fma", [False, True])
 @pytest.mark.parametrize("batch_size", [32, 150])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("options", ODD_OPTIONS, ids=lambda o: "-".join(map(str, o.values())))
-def test_odd_sizes_with_threads(dtype, options, batch_size):
+def test_odd_sizes_with_threads(dtype, options, batch_size, fma):
     """Wider, odd layers than hypothesis draws, so that two or three threads split real work."""
     rng = np.random.default_rng(7)
     X, y = rng.uniform(0, 1, (301, 67)), rng.integers(0, 10, 301)
-    kwargs = dict(learning_rate=0.3, batch_size=batch_size, seed=11, dtype=dtype, **options)
+    kwargs = dict(learning_rate=0.3, batch_size=batch_size, seed=11, dtype=dtype, fma=fma, **options)
     r = ReferenceTrainer((67, 37, 23, 10), **kwargs)
     r.fit(X, y, 2)
     for threads in (1, 2, 3):
@@ -194,16 +196,17 @@ def test_memory_mapped_inputs_train_alike(tmp_path):
     assert_same_bits(a.forward(readonly), b.forward(X))
 
 
+@pytest.mark.parametrize("fma", [False, True])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("sizes", [(20, 16), (20, 16, 3), (9, 32, 16, 4), (5, 48, 1)])
 @pytest.mark.parametrize("n", [1, 2, 37])
-def test_one_example_mini_batches_in_a_pipeline(dtype, sizes, n):
+def test_one_example_mini_batches_in_a_pipeline(dtype, sizes, n, fma):
     """Batch size 1 with a first layer of whole register groups (16, 32, 48 outputs) takes the
     first layer's step in one pass with the next example's sums: the same bits, from the first
     example of an epoch to its last."""
     rng = np.random.default_rng(n)
     X, y = rng.uniform(-1, 1, (n, sizes[0])), rng.integers(0, sizes[-1], n)
-    kwargs = dict(batch_size=1, learning_rate=0.7, seed=n, dtype=dtype)
+    kwargs = dict(batch_size=1, learning_rate=0.7, seed=n, dtype=dtype, fma=fma)
     t, r = Trainer(sizes, **kwargs), ReferenceTrainer(sizes, **kwargs)
     ht, hr = t.fit(X, y, 2), r.fit(X, y, 2)
     assert_trainers_agree(t, r, "pipelined")

@@ -1,8 +1,11 @@
 """The public surface: arguments, shapes, history, errors, determinism."""
 
+import copy
+import pickle
+
 import numpy as np
 import pytest
-from helpers import assert_trainers_agree
+from helpers import assert_same_fits, assert_trainers_agree
 
 import fastmlp
 from fastmlp import DivergenceError, ReferenceTrainer, Trainer
@@ -132,6 +135,46 @@ def test_repr_and_build_info():
     assert info["vector_bytes"] in (16, 32, 64)
 
 
+@BOTH
+def test_fma_is_stored_as_a_python_bool(cls):
+    assert cls((4, 2)).fma is False
+    assert cls((4, 2), fma=True).fma is True
+    assert cls((4, 2), fma=np.bool_(True)).fma is True
+    assert cls((4, 2), fma=np.bool_(False)).fma is False
+
+
+def test_repr_shows_fma_only_when_set():
+    assert "fma" not in repr(Trainer((3, 2), seed=1))
+    t = ReferenceTrainer((3, 2), seed=1, fma=True)
+    assert "activation='sigmoid', fma=True, learning_rate=3.0" in repr(t)
+    assert eval(repr(t), {"ReferenceTrainer": ReferenceTrainer}).fma is True
+
+
+@BOTH
+def test_pickles_and_copies_keep_fma(cls):
+    t = cls((4, 3), seed=0, fma=True)
+    for u in (pickle.loads(pickle.dumps(t)), copy.deepcopy(t), copy.copy(t)):
+        assert u.fma is True
+    assert pickle.loads(pickle.dumps(cls((4, 3)))).fma is False
+
+
+@BOTH
+def test_fma_trains_to_other_bits(cls, data):
+    X, y = data
+    plain, fused = cls((4, 5, 3), seed=0), cls((4, 5, 3), seed=0, fma=True)
+    plain.fit(X, y, 2)
+    fused.fit(X, y, 2)
+    assert not all(np.array_equal(a, b) for a, b in zip(plain.weights + plain.biases, fused.weights + fused.biases))
+
+
+@BOTH
+def test_a_pickled_fused_trainer_trains_on_alike(cls, data):
+    X, y = data
+    t = cls((4, 5, 3), seed=0, fma=True, momentum=0.5, l2=0.1)
+    t.fit(X, y, 1)
+    assert_same_fits(t, pickle.loads(pickle.dumps(t)), X, y, 2)
+
+
 BAD_CONSTRUCTORS = [
     (dict(layer_sizes=(784,)), ValueError, "at least an input and an output"),
     (dict(layer_sizes=(4, 0, 2)), ValueError, r"layer_sizes\[1\] must be >= 1"),
@@ -156,6 +199,11 @@ BAD_CONSTRUCTORS = [
     (dict(layer_sizes=(4, 2), seed=np.random.default_rng(0)), TypeError, "seed must be None"),
     (dict(layer_sizes=(4, 2), learning_rate=1e-50, dtype="float32"), ValueError, "is 0.0 in float32"),
     (dict(layer_sizes=(4, 2), learning_rate=1e39, dtype="float32"), ValueError, "is inf in float32"),
+    (dict(layer_sizes=(4, 2), fma=1), TypeError, "fma must be True or False, got 1 of type int"),
+    (dict(layer_sizes=(4, 2), fma=0.0), TypeError, "fma must be True or False, got 0.0 of type float"),
+    (dict(layer_sizes=(4, 2), fma="yes"), TypeError, "fma must be True or False, got 'yes' of type str"),
+    (dict(layer_sizes=(4, 2), fma=None), TypeError, "fma must be True or False, got None of type NoneType"),
+    (dict(layer_sizes=(4, 2), fma=np.int64(1)), TypeError, "fma must be True or False, got .* of type int64"),
 ]
 
 

@@ -137,7 +137,7 @@ def test_use_kernels_refuses_a_variant_the_cpu_cannot_run_without_loading_it():
     name = unrunnable()
     with pytest.raises(ValueError, match=f"cannot run the {name} kernels: it lacks"):
         fastmlp.use_kernels(name)
-    assert f"fastmlp._kernels_{name}" not in sys.modules
+    assert f"fastmlp._kernels_{name}" not in sys.modules and f"fastmlp._fused_{name}" not in sys.modules
 
 
 def test_a_cpu_without_a_level_runs_the_baseline(monkeypatch):
@@ -234,8 +234,9 @@ def test_the_source_tree_says_what_to_do(tmp_path):
 
 
 def test_the_variants_stubs_are_one():
-    """Each variant module is typed by a copy of fastmlp/_kernels.pyi made by the build."""
+    """Each variant module, in each contract, is typed by a copy of fastmlp/_kernels.pyi made by the build."""
     folder = Path(_dispatch.kernels.__file__).parent
     for name in _dispatch.built():
-        stub = folder / f"_kernels_{name}.pyi"
-        assert stub.read_text() == (REPO / "fastmlp" / "_kernels.pyi").read_text(), stub
+        for kind in ("kernels", "fused"):
+            stub = folder / f"_{kind}_{name}.pyi"
+            assert stub.read_text() == (REPO / "fastmlp" / "_kernels.pyi").read_text(), stub

@@ -54,6 +54,7 @@ def wide_configurations(draw):
             seed=draw(st.integers(0, 2**32 - 1)),
             dtype=draw(st.sampled_from(["float32", "float64"])),
             threads=draw(st.sampled_from([1, 2, 3])),
+            fma=draw(st.booleans()),
         ),
     )
 
@@ -80,9 +81,10 @@ def test_layer_at_a_time_gives_the_reference_bits(config):
     threads=st.sampled_from([1, 2, 3]),
     dtype=st.sampled_from(["float32", "float64"]),
     momentum=st.sampled_from([0.0, 0.5]),
+    fma=st.booleans(),
     seed=st.integers(0, 2**32 - 1),
 )
-def test_both_ways_through_the_kernels_agree(sizes, n, batch_size, threads, dtype, momentum, seed):
+def test_both_ways_through_the_kernels_agree(sizes, n, batch_size, threads, dtype, momentum, fma, seed):
     """A layer at a time or in blocks of examples, the same bits, at sizes too large to ask the
     reference about often: up to 700 units and 700 examples."""
     sizes = tuple(sizes)
@@ -91,7 +93,7 @@ def test_both_ways_through_the_kernels_agree(sizes, n, batch_size, threads, dtyp
     X = rng.uniform(-1, 1, (n, sizes[0])).astype(dtype)
     y = rng.integers(0, sizes[-1], n)
     kwargs = dict(init="scaled", learning_rate=0.2, momentum=momentum, batch_size=batch_size, seed=seed,
-                  dtype=dtype, threads=threads)
+                  dtype=dtype, threads=threads, fma=fma)
     by_layers, by_blocks = Trainer(sizes, **kwargs), Trainer(sizes, **kwargs)
     by_layers._by_layers, by_blocks._by_layers = True, False
     costs = [t.fit(X, y, 1).train_cost for t in (by_layers, by_blocks)]
@@ -163,12 +165,13 @@ def test_wide_layers_over_chunks_of_examples_give_the_reference_bits():
 
 
 @pytest.mark.slow
-def test_a_wide_mnist_layer_is_bit_identical(mnist):
-    """784-1000-10, float32, two threads, a few hundred MNIST images."""
+@pytest.mark.parametrize("fma", [False, True], ids=["default", "fused"])
+def test_a_wide_mnist_layer_is_bit_identical(mnist, fma):
+    """784-1000-10, float32, two threads, a few hundred MNIST images, in each contract."""
     (X, y), _ = mnist
     X, y = X[:300], y[:300]
     kwargs = dict(activation="relu", cost="log_likelihood", init="scaled", learning_rate=0.1, momentum=0.9,
-                  batch_size=64, seed=3, dtype="float32")
+                  batch_size=64, seed=3, dtype="float32", fma=fma)
     reference = ReferenceTrainer((784, 1000, 10), **kwargs)
     expected = reference.fit(X, y, 1)
     trainer = Trainer((784, 1000, 10), threads=2, **kwargs)

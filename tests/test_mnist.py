@@ -27,6 +27,29 @@ def test_one_mnist_epoch_is_bit_identical(mnist):
     assert expected.validation_accuracy[0] > 0.85
 
 
+_FUSED_REFERENCE = {}
+
+
+@pytest.mark.usefixtures("each_kernel_variant")
+def test_one_fused_mnist_epoch_is_bit_identical(mnist):
+    """The same in the fused contract (fma=True), float32, mini-batches of 100: the reference's
+    fused multiply-adds are slow, so it trains once for all the kernel variants."""
+    (X, y), (X_test, y_test) = mnist
+    kwargs = dict(learning_rate=3.0, batch_size=100, seed=2024, dtype="float32", fma=True)
+    if not _FUSED_REFERENCE:
+        reference = ReferenceTrainer((784, 16, 16, 10), **kwargs)
+        history = reference.fit(X, y, 1, validation_data=(X_test, y_test))
+        _FUSED_REFERENCE.update(reference=reference, history=history, forward=reference.forward(X_test))
+    reference, expected = _FUSED_REFERENCE["reference"], _FUSED_REFERENCE["history"]
+    trainer = Trainer((784, 16, 16, 10), threads=2, **kwargs)
+    history = trainer.fit(X, y, 1, validation_data=(X_test, y_test))
+    assert_trainers_agree(trainer, reference, "fused")
+    assert history.train_cost == expected.train_cost
+    assert history.validation_accuracy == expected.validation_accuracy
+    assert_same_bits(trainer.forward(X_test), _FUSED_REFERENCE["forward"], "forward on the test set")
+    assert expected.validation_accuracy[0] > 0.7  # 600 steps, against the 6000 of batch 10
+
+
 @pytest.mark.usefixtures("each_kernel_variant")
 def test_float32_mnist_epoch_matches_on_a_slice(mnist):
     """float64 data into a float32 trainer, a few thousand examples, batch 10."""

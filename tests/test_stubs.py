@@ -136,7 +136,7 @@ def mypy_setup(tmp_path_factory):
     where = run(["-c", LOCATE], dict(os.environ))
     assert where.returncode == 0, where.stderr
     extension, in_site_packages, variants = where.stdout.splitlines()
-    modules = ["_cpu"] + [f"_kernels_{name}" for name in variants.split()]
+    modules = ["_cpu"] + [f"_{kind}_{name}" for name in variants.split() for kind in ("kernels", "fused")]
     # stubtest passes a private module that has no stub at all, so check each stub is there.
     for module in modules:
         stub = Path(extension).with_name(f"{module}.pyi")

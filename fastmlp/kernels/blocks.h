@@ -10,6 +10,7 @@
 #define SNV NV
 #define SLOAD LOAD
 #define SSTORE STORE
+#define SMADD VMADD
 #define SUMS_OF FASTMLP_NAME(weighted_sums_of)
 #define NUDGE_BLOCK FASTMLP_NAME(nudge_block)
 #include "sweeps.h"
@@ -18,6 +19,7 @@
 #define SNV 1
 #define SLOAD ULOAD
 #define SSTORE USTORE
+#define SMADD UMADD
 #define SUMS_OF FASTMLP_NAME(unit_sums_of)
 #define NUDGE_BLOCK FASTMLP_NAME(nudge_narrow)
 #include "sweeps.h"
@@ -79,12 +81,12 @@ static void FASTMLP_NAME(one_example_rows)(
         T ak = a[k];
         for (int v = 0; v < NV; v++) {
             T* o = w + k * stride + v * L;
-            STORE(o, LOAD(o) - step * (ak * dv[v]));
+            STORE(o, VMADD(LOAD(o), -step, ak * dv[v]));
         }
     }
 #else
     for (Py_ssize_t k = 0; k < rows; k++)
-        for (int q = 0; q < N; q++) w[k * stride + q] = w[k * stride + q] - step * (a[k] * d[q]);
+        for (int q = 0; q < N; q++) w[k * stride + q] = MADD(w[k * stride + q], -step, a[k] * d[q]);
 #endif
 }
 
@@ -107,9 +109,9 @@ static void FASTMLP_NAME(step_then_sums)(
         if (next && k % LINE == 0) __builtin_prefetch(next + k, 0, 3);
         for (int v = 0; v < NV; v++) {
             T* o = w + k * stride + v * L;
-            V wk = LOAD(o) - step * (ak * dv[v]);
+            V wk = VMADD(LOAD(o), -step, ak * dv[v]);
             STORE(o, wk);
-            s[v] = k ? s[v] + xk * wk : xk * wk;
+            s[v] = k ? VMADD(s[v], xk, wk) : xk * wk;
         }
     }
     for (int v = 0; v < NV; v++) STORE(z + v * L, s[v]);
@@ -117,7 +119,7 @@ static void FASTMLP_NAME(step_then_sums)(
     FASTMLP_NAME(one_example_rows)(a, rows, d, step, w, stride);
     for (int q = 0; q < N; q++) {
         T t = x[0] * w[q];
-        for (Py_ssize_t k = 1; k < rows; k++) t = t + x[k] * w[k * stride + q];
+        for (Py_ssize_t k = 1; k < rows; k++) t = MADD(t, x[k], w[k * stride + q]);
         z[q] = t;
     }
 #endif

@@ -1,6 +1,6 @@
 /* One element, for one float type (included by typed.h): fastmlp's exp,
- * and the step of the arithmetic contract on one weight and on a vector of
- * weights. exp's constants stay defined for units.h, which takes exp a
+ * the multiply-add of the arithmetic contract, and its step on one weight
+ * and on a vector of weights. exp's constants stay defined for units.h, which takes exp a
  * vector at a time; typed.h undefines them. */
 
 /* exp's constants (fastmlp.reference's _EXP): its clamp, the shifter that
@@ -56,6 +56,30 @@ static inline T FASTMLP_NAME(exp)(T x)
     return (p * two_k1) * two_k2;
 }
 
+/* acc + x·y, the multiply-add of the sums: two roundings in the default
+ * contract; one fused operation, rounded once, in the fused contract. MADD
+ * takes scalars; VMADD and UMADD an accumulating vector of type V or U, a
+ * scalar x and a vector y of that type (shapes.h's FASTMLP_FMA_*). No other
+ * operation is ever fused: -ffp-contract=off. */
+#if FASTMLP_FUSED
+#if FASTMLP_F64
+#define FUSE fma
+#define VMADD(acc, x, y) FASTMLP_FMA_OF(f64, FASTMLP_VBYTES)(acc, x, y)
+#define UMADD(acc, x, y) FASTMLP_FMA_OF(f64, FASTMLP_UBYTES_F64)(acc, x, y)
+#else
+#define FUSE fmaf
+#define VMADD(acc, x, y) FASTMLP_FMA_OF(f32, FASTMLP_VBYTES)(acc, x, y)
+#define UMADD(acc, x, y) FASTMLP_FMA_OF(f32, FASTMLP_UBYTES_F32)(acc, x, y)
+#endif
+#define MADD(acc, x, y) FUSE((x), (y), (acc))
+#else
+#define MADD(acc, x, y) ((acc) + (x) * (y))
+#define VMADD(acc, x, y) ((acc) + (x) * (y))
+#define UMADD(acc, x, y) ((acc) + (x) * (y))
+#endif
+/* MADD for the Cython layers (madd() of _element.pxi). */
+static inline T FASTMLP_NAME(madd)(T acc, T x, T y) { return MADD(acc, x, y); }
+
 /* A finished gradient sum s into the weight *c: stored as it is, or with
  * step_out the step of the arithmetic contract (velocity *vel, or NULL), as
  * STEP_VECTOR below. */
@@ -64,32 +88,52 @@ static inline void FASTMLP_NAME(take_step)(T* c, T s, int step_out, T step, T de
     if (!step_out) {
         *c = s;
     } else if (vel) {
+#if FASTMLP_FUSED
+        *vel = MADD(mu * *vel, -step, s);
+        *c = MADD(*vel, decay, *c);
+#else
         *vel = mu * *vel - step * s;
         *c = decay * *c + *vel;
+#endif
     } else {
-        *c = decay * *c - step * s;  /* decay·w is w when decay is 1 */
+        *c = MADD(decay * *c, -step, s);  /* decay·w is w when decay is 1 */
     }
 }
 
 #ifdef FASTMLP_VECTORS
 /* A finished vector of gradient sums s into the weights at o (vectors of type
- * VT, loaded and stored by VLOAD and VSTORE): stored as it is, or with
- * step_out the step of the arithmetic contract (velocities at pv, or NULL):
+ * VT, loaded and stored by VLOAD and VSTORE, multiply-added by VMADD_ (VMADD
+ * or UMADD)): stored as it is, or with
+ * step_out the step of the arithmetic contract (velocities at pv, or NULL),
+ * each + of a product fused in the fused contract:
  *   w = w − step·s                           (decay 1, no velocities)
  *   w = (decay·w) − step·s                   (no velocities)
  *   v = (mu·v) − step·s, w = (decay·w) + v   (velocities) */
-#define STEP_VECTOR(VT, VLOAD, VSTORE, o, pv, s, step_out, step, decay, mu)          \
-    do {                                                                          \
-        if (!(step_out)) {                                                        \
-            VSTORE(o, s);                                                         \
-        } else if (pv) {                                                          \
-            VT v_ = (mu) * VLOAD(pv) - (step) * (s);                              \
-            VSTORE(pv, v_);                                                       \
-            VSTORE(o, (decay) * VLOAD(o) + v_);                                   \
-        } else if ((decay) != 1) {                                                \
-            VSTORE(o, (decay) * VLOAD(o) - (step) * (s));                         \
-        } else {                                                                  \
-            VSTORE(o, VLOAD(o) - (step) * (s));                                   \
-        }                                                                         \
+#if FASTMLP_FUSED
+#define STEP_WITH_VELOCITY(VT, VLOAD, VSTORE, VMADD_, o, pv, s, step, decay, mu)    \
+    do {                                                                            \
+        VT v_ = VMADD_((mu) * VLOAD(pv), -(step), s);                               \
+        VSTORE(pv, v_);                                                             \
+        VSTORE(o, VMADD_(v_, decay, VLOAD(o)));                                     \
+    } while (0)
+#else
+#define STEP_WITH_VELOCITY(VT, VLOAD, VSTORE, VMADD_, o, pv, s, step, decay, mu)    \
+    do {                                                                            \
+        VT v_ = (mu) * VLOAD(pv) - (step) * (s);                                    \
+        VSTORE(pv, v_);                                                             \
+        VSTORE(o, (decay) * VLOAD(o) + v_);                                         \
+    } while (0)
+#endif
+#define STEP_VECTOR(VT, VLOAD, VSTORE, VMADD_, o, pv, s, step_out, step, decay, mu) \
+    do {                                                                            \
+        if (!(step_out)) {                                                          \
+            VSTORE(o, s);                                                           \
+        } else if (pv) {                                                            \
+            STEP_WITH_VELOCITY(VT, VLOAD, VSTORE, VMADD_, o, pv, s, step, decay, mu); \
+        } else if ((decay) != 1) {                                                  \
+            VSTORE(o, VMADD_((decay) * VLOAD(o), -(step), s));                      \
+        } else {                                                                    \
+            VSTORE(o, VMADD_(VLOAD(o), -(step), s));                                \
+        }                                                                           \
     } while (0)
 #endif

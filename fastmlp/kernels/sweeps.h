@@ -1,7 +1,8 @@
 /* The two sweeps of a block over vectors of one type: the weighted sums of a
  * block of examples, and the gradient sums of a block of weight rows.
  * blocks.h includes this twice, with the sweeps' vector type SV, its
- * lanes SL, the vectors per block SNV, SLOAD, SSTORE, and the functions'
+ * lanes SL, the vectors per block SNV, SLOAD, SSTORE, SMADD (the contract's
+ * multiply-add on SV, element.h), and the functions'
  * names SUMS_OF and NUDGE_BLOCK defined: for the block's vectors, and for
  * single unit vectors, the outputs of layers narrower than a block. It
  * undefines them at its end, ready for the next inclusion. */
@@ -33,7 +34,7 @@ static inline FASTMLP_ALWAYS_INLINE void SUMS_OF(
             for (int v = 0; v < SNV; v++) wk[v] = SLOAD(w + k * stride + v * SL);
             for (int e = 0; e < E; e++) {
                 T b = a[e][k];
-                for (int v = 0; v < SNV; v++) s[e][v] = s[e][v] + b * wk[v];
+                for (int v = 0; v < SNV; v++) s[e][v] = SMADD(s[e][v], b, wk[v]);
             }
         }
     }
@@ -43,7 +44,7 @@ static inline FASTMLP_ALWAYS_INLINE void SUMS_OF(
     for (int e = 0; e < E; e++)
         for (int q = 0; q < SN; q++) {
             T t = a[e][0] * w[q];
-            for (Py_ssize_t k = 1; k < n_in; k++) t = t + a[e][k] * w[k * stride + q];
+            for (Py_ssize_t k = 1; k < n_in; k++) t = MADD(t, a[e][k], w[k * stride + q]);
             z[e][q] = t;
         }
 #endif
@@ -83,22 +84,22 @@ static void NUDGE_BLOCK(
         for (int v = 0; v < SNV; v++) di[v] = SLOAD(d + i * d_stride + v * SL);
         for (int r = 0; r < FASTMLP_ROWS; r++) {
             T b = ai[r];
-            for (int v = 0; v < SNV; v++) s[r][v] = s[r][v] + b * di[v];
+            for (int v = 0; v < SNV; v++) s[r][v] = SMADD(s[r][v], b, di[v]);
         }
     }
     for (int r = 0; r < FASTMLP_ROWS; r++)
         for (int v = 0; v < SNV; v++) {
             T* o = out + r * out_stride + v * SL;
             T* p = vel ? vel + r * out_stride + v * SL : NULL;
-            STEP_VECTOR(SV, SLOAD, SSTORE, o, p, s[r][v], step_out, step, decay, mu);
+            STEP_VECTOR(SV, SLOAD, SSTORE, SMADD, o, p, s[r][v], step_out, step, decay, mu);
         }
 #else
     for (int r = 0; r < FASTMLP_ROWS; r++)
         for (int q = 0; q < SN; q++) {
             T s = first ? 0 : in[r * in_stride + q];
             for (Py_ssize_t i = i0; i < i1; i++) {
-                T term = a[(idx ? idx[i] : i) * a_stride + r] * d[i * d_stride + q];
-                s = (first && i == i0) ? term : s + term;
+                T ai = a[(idx ? idx[i] : i) * a_stride + r], di = d[i * d_stride + q];
+                s = (first && i == i0) ? ai * di : MADD(s, ai, di);
             }
             FASTMLP_NAME(take_step)(out + r * out_stride + q, s, step_out, step, decay, mu,
                                     vel ? vel + r * out_stride + q : NULL);
@@ -112,5 +113,6 @@ static void NUDGE_BLOCK(
 #undef SNV
 #undef SLOAD
 #undef SSTORE
+#undef SMADD
 #undef SUMS_OF
 #undef NUDGE_BLOCK

@@ -57,7 +57,7 @@ static inline FASTMLP_ALWAYS_INLINE void FASTMLP_NAME(tile_of)(
             for (int v = 0; v < TNV; v++) bp[v] = LOAD(bg + p * TN + v * L);
             for (int r = 0; r < E; r++) {
                 T x = ag[p * a_p + r * a_r];
-                for (int v = 0; v < TNV; v++) s[r][v] = s[r][v] + x * bp[v];
+                for (int v = 0; v < TNV; v++) s[r][v] = VMADD(s[r][v], x, bp[v]);
             }
         }
     }
@@ -65,14 +65,14 @@ static inline FASTMLP_ALWAYS_INLINE void FASTMLP_NAME(tile_of)(
         for (int v = 0; v < TNV; v++) {
             T* o = c + r * c_stride + v * L;
             T* pv = vel ? vel + r * c_stride + v * L : NULL;
-            STEP_VECTOR(V, LOAD, STORE, o, pv, s[r][v], step_out, step, decay, mu);
+            STEP_VECTOR(V, LOAD, STORE, VMADD, o, pv, s[r][v], step_out, step, decay, mu);
         }
 #else
     for (int r = 0; r < E; r++)
         for (int q = 0; q < TN; q++) {
             T t = first ? a[r * a_r] * b[q] : c[r * c_stride + q];
             for (Py_ssize_t p = first; p < kc; p++)
-                t = t + a[p / group * a_group + p % group * a_p + r * a_r] * b[p * TN + q];
+                t = MADD(t, a[p / group * a_group + p % group * a_p + r * a_r], b[p * TN + q]);
             FASTMLP_NAME(take_step)(c + r * c_stride + q, t, step_out, step, decay, mu,
                                     vel ? vel + r * c_stride + q : NULL);
         }

@@ -44,7 +44,14 @@ static inline void FASTMLP_NAME(ustore)(T* p, U u) { memcpy(p, &u, sizeof u); }
 #undef EXP_INT
 #undef EXP_UINT
 
+#undef MADD
+#undef VMADD
+#undef UMADD
+#ifdef FUSE
+#undef FUSE
+#endif
 #ifdef FASTMLP_VECTORS
+#undef STEP_WITH_VELOCITY
 #undef STEP_VECTOR
 #undef V
 #undef LOAD

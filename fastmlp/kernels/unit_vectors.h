@@ -1,8 +1,9 @@
 /* A layer's activations and deltas over vectors of one type, side by side.
- * units.h includes this with the vector type AV, its integer twin AVI,
- * its lanes AL, ALOAD, ASTORE and the names' suffix UNAME defined: for unit
- * vectors, and for float32 with AVX-512 also for whole 16-lane vectors, which
- * take layers of 16 units or more in half the operations. It undefines them
+ * units.h includes this with the vector type AV, its integer twin AVI, its
+ * lanes AL, ALOAD, ASTORE, AMADD (the contract's multiply-add on AV) and the
+ * names' suffix UNAME defined: for unit vectors, and for float32 with
+ * AVX-512 also for whole 16-lane vectors, which take layers of 16 units or
+ * more in half the operations. It undefines them
  * at its end, ready for the next inclusion. */
 
 static inline AV UNAME(splat)(T c)
@@ -115,7 +116,7 @@ static void UNAME(deltas)(const T* w, Py_ssize_t n, const T* d_next, Py_ssize_t 
     for (Py_ssize_t k = 0;; k += AL) {
         if (k > n - AL) k = n - AL;
         AV s = ALOAD(w + k) * d_next[0];
-        for (Py_ssize_t j = 1; j < n_next; j++) s = s + ALOAD(w + j * n + k) * d_next[j];
+        for (Py_ssize_t j = 1; j < n_next; j++) s = AMADD(s, d_next[j], ALOAD(w + j * n + k));
         AV ak = ALOAD(a + k), slope;
         if (kind == FASTMLP_SIGMOID)
             slope = ak * ((T)1 - ak);
@@ -145,4 +146,5 @@ static void UNAME(activate)(int rows, T* const* z, const T* bias, Py_ssize_t n, 
 #undef AL
 #undef ALOAD
 #undef ASTORE
+#undef AMADD
 #undef UNAME

@@ -9,6 +9,7 @@
 #define AL UL
 #define ALOAD ULOAD
 #define ASTORE USTORE
+#define AMADD UMADD
 #define UNAME(f) FASTMLP_NAME(f##_unit)
 #include "unit_vectors.h"
 #if FASTMLP_LANES > FASTMLP_ULANES
@@ -18,6 +19,7 @@
 #define AL L
 #define ALOAD LOAD
 #define ASTORE STORE
+#define AMADD VMADD
 #define UNAME(f) FASTMLP_NAME(f##_wide)
 #include "unit_vectors.h"
 #endif
