@@ -4,7 +4,7 @@ The file is a NumPy ``.npz`` archive (no pickled objects) holding:
 
 ==========================  ===========================================================
 ``format``                  the string ``"fastmlp-model"``
-``format_version``          2 (version 1 files, without the training state below, are read too)
+``format_version``          3 when ``fma`` is True, else 2 (version 1 files, without the training state below, are read too)
 ``layer_sizes``             int64 array, input first
 ``activation``              ``"sigmoid"``, ``"relu"`` or ``"tanh"``
 ``cost``                    ``"quadratic"``, ``"cross_entropy"`` or ``"log_likelihood"``
@@ -13,6 +13,7 @@ The file is a NumPy ``.npz`` archive (no pickled objects) holding:
 ``batch_size``              int64 scalar
 ``l2``, ``momentum``        float64 scalars
 ``init``                    ``"standard"`` or ``"scaled"``
+``fma``                     bool scalar: the arithmetic contract; False where absent (files from before it)
 ``schedule``                optional float64 pair ``(every, factor)`` of a StepDecay
 ``seed``                    optional int64 scalar: the seed given, when it was an int
 ``generator``               JSON text: the state of the trainer's random generator
@@ -29,7 +30,9 @@ The file is a NumPy ``.npz`` archive (no pickled objects) holding:
 
 The generator state and the velocities are what resuming needs: a model
 trained 2 epochs, saved, loaded and trained 3 more holds the same bits as
-one trained 5 epochs at once.
+one trained 5 epochs at once. A model of the fused contract is version 3,
+so that a fastmlp older than ``fma``, which would predict and train it with
+the other contract, refuses it; the others stay version 2, which it reads.
 """
 
 from __future__ import annotations
@@ -44,8 +47,8 @@ from ._files import atomic_write
 from .schedules import StepDecay
 
 FORMAT = "fastmlp-model"
-FORMAT_VERSION = 2
-READABLE_VERSIONS = (1, 2)
+FORMAT_VERSION = 3  # the newest: with fma=True; without, the file is version 2
+READABLE_VERSIONS = (1, 2, 3)
 
 
 class ModelFileError(ValueError):
@@ -57,7 +60,7 @@ def save(trainer, path):
     path = os.fspath(path)
     arrays = {
         "format": np.array(FORMAT),
-        "format_version": np.array(FORMAT_VERSION, dtype=np.int64),
+        "format_version": np.array(FORMAT_VERSION if trainer.fma else 2, dtype=np.int64),
         "layer_sizes": np.array(trainer.layer_sizes, dtype=np.int64),
         "activation": np.array(trainer.activation),
         "cost": np.array(trainer.cost),
@@ -67,6 +70,7 @@ def save(trainer, path):
         "l2": np.array(trainer.l2, dtype=np.float64),
         "momentum": np.array(trainer.momentum, dtype=np.float64),
         "init": np.array(trainer.init),
+        "fma": np.array(trainer.fma, dtype=np.bool_),
         "generator": np.array(json.dumps(trainer._rng.bit_generator.state)),
         "epochs": np.array(len(trainer.history), dtype=np.int64),
         "history_train_cost": np.array(trainer.history.train_cost, dtype=np.float64),
@@ -154,6 +158,8 @@ def read(path):
             momentum=float(field("momentum", "f")),
             init=str(field("init", "U")),
         )
+        if "fma" in content or version >= 3:
+            settings["fma"] = bool(field("fma", "b"))
         if "schedule" in content:
             pair = field("schedule", "f", scalar=False)
             try:

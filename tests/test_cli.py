@@ -249,3 +249,37 @@ def test_train_with_the_improved_options(small_data, capsys, tmp_path):
                 learning_rate=0.1, schedule=__import__("fastmlp").StepDecay(1, 0.5), seed=1)
     u.fit(X, y, 2)
     assert all(np.array_equal(a, b) for a, b in zip(t.weights + t.biases, u.weights + u.biases))
+
+
+def test_fma_reaches_the_trainer_the_summary_and_the_saved_model(small_data, capsys, tmp_path):
+    model = tmp_path / "m.npz"
+    code, out, err = run(capsys, "train", "--fma", "--epochs", "0", "--layers", "784,10", "--save", str(model))
+    assert code == 0, err
+    assert "batch 10, float64, fused multiply-adds, 1 thread(s)" in out.splitlines()[1]
+    assert Trainer.load(model).fma is True
+    code, out, err = run(capsys, "train", "--epochs", "0", "--layers", "784,10", "--save", str(model))
+    assert code == 0 and "fused" not in out and Trainer.load(model).fma is False
+
+
+def test_fma_in_help(capsys):
+    with pytest.raises(SystemExit) as info:
+        cli.main(["train", "--help"])
+    out, _ = capsys.readouterr()
+    assert info.value.code == 0 and "--fma" in out and "fuse each multiply-add" in out
+
+
+def test_train_with_fma(small_data, capsys, tmp_path):
+    """--fma trains as Trainer(fma=True) does, and evaluate names the contract of the saved model."""
+    data, _ = small_data
+    model = tmp_path / "m.npz"
+    code, out, err = run(capsys, "train", "--fma", "--epochs", "2", "--seed", "3", "--layers", "784,12,10",
+                         "--lr", "0.5", "--momentum", "0.5", "--save", str(model), "--quiet")
+    assert code == 0, err
+    expected = Trainer((784, 12, 10), seed=3, learning_rate=0.5, momentum=0.5, fma=True)
+    expected.fit(*data[0], 2)
+    saved = Trainer.load(model)
+    assert saved.fma is True
+    assert all(np.array_equal(a, b) for a, b in zip(saved.weights + saved.biases, expected.weights + expected.biases))
+    code, out, err = run(capsys, "evaluate", str(model))
+    assert code == 0, err
+    assert "784-12-10 sigmoid network, quadratic cost, fused multiply-adds, 2 epochs trained" in out.splitlines()[0]

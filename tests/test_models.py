@@ -80,7 +80,7 @@ def rewrite(path, **changes):
 
 BAD = [
     (dict(format=np.array("something-else")), "not a fastmlp model file"),
-    (dict(format_version=np.array(3)), "format version 3"),
+    (dict(format_version=np.array(4)), "format version 4"),
     (dict(weights_1=None), "no 'weights_1'"),
     (dict(weights_0=np.zeros((5, 6), np.float32)), r"'weights_0' is float32 \(5, 6\); expected float32 \(5, 7\)"),
     (dict(biases_1=np.zeros(3, np.float64)), r"'biases_1' is float64 \(3,\); expected float32"),
@@ -142,9 +142,10 @@ def test_damaged_files_are_refused(trained, tmp_path):
 def test_version_1_files_still_load(trained, tmp_path):
     """Files from before the training state was saved: same model, fresh generator, default options."""
     t, X, path = trained
-    rewrite(path, format_version=np.array(1), cost=None, l2=None, momentum=None, init=None, generator=None, seed=None)
+    rewrite(path, format_version=np.array(1), cost=None, l2=None, momentum=None, init=None, fma=None, generator=None,
+            seed=None)
     u = Trainer.load(path)
-    assert (u.cost, u.l2, u.momentum, u.init, u.schedule) == ("quadratic", 0.0, 0.0, "standard", None)
+    assert (u.cost, u.l2, u.momentum, u.init, u.schedule, u.fma) == ("quadratic", 0.0, 0.0, "standard", None, False)
     assert_same_bits(u.forward(X), t.forward(X))
 
 
@@ -155,6 +156,10 @@ def test_version_1_files_still_load(trained, tmp_path):
     (dict(schedule=np.array([2.0, 7.0])), "factor must lie in"),
     (dict(cost=np.array("hinge")), "cost must be one of"),
     (dict(momentum=np.array(1.5)), "momentum must be finite"),
+    (dict(fma=np.array(1)), "'fma' is not a single value of the right type"),
+    (dict(fma=np.array("True")), "'fma' is not a single value of the right type"),
+    (dict(fma=np.array([True, True])), "'fma' is not a single value of the right type"),
+    (dict(format_version=np.array(3), fma=None), "not a complete fastmlp model \\(no 'fma'\\)"),
 ])
 def test_bad_training_state_is_refused(tmp_path, changes, message):
     t = Trainer((3, 2), momentum=0.5, schedule=StepDecay(2, 0.5), seed=0)
@@ -172,3 +177,45 @@ def test_velocities_must_be_there_with_momentum(tmp_path):
     rewrite(path, velocity_weights_0=None)
     with pytest.raises(ModelFileError, match="no 'velocity_weights_0'"):
         Trainer.load(path)
+
+
+@pytest.mark.parametrize("cls", [Trainer, ReferenceTrainer])
+def test_the_contract_round_trips(tmp_path, cls):
+    """fma is saved as a bool; a fused model is format version 3, so that an older fastmlp refuses it."""
+    for fma, version in ((False, 2), (True, 3)):
+        path = tmp_path / f"{fma}.npz"
+        cls((3, 2), seed=0, fma=fma).save(path)
+        with np.load(path, allow_pickle=False) as archive:
+            assert archive["fma"].dtype == np.bool_ and archive["fma"].shape == () and bool(archive["fma"]) is fma
+            assert int(archive["format_version"]) == version
+        assert cls.load(path).fma is fma
+
+
+def test_a_file_from_before_fma_loads_with_the_default_contract(trained):
+    t, X, path = trained
+    rewrite(path, fma=None)
+    u = Trainer.load(path)
+    assert u.fma is False
+    assert_trainers_agree(u, t)
+    assert_same_bits(u.forward(X), t.forward(X))
+
+
+@pytest.mark.parametrize("cls", [Trainer, ReferenceTrainer])
+def test_a_fused_model_trains_on_with_its_contract(tmp_path, cls):
+    """2 epochs, saved, loaded and 3 more: the bits of 5 fused epochs in one go (and not of the default contract)."""
+    rng = np.random.default_rng(3)
+    X, y = rng.uniform(0, 1, (40, 6)), rng.integers(0, 3, 40)
+    settings = dict(seed=2, fma=True, momentum=0.5, learning_rate=0.5)
+    t = cls((6, 5, 3), **settings)
+    t.fit(X, y, 2)
+    t.save(tmp_path / "m.npz")
+    u = cls.load(tmp_path / "m.npz")
+    assert u.fma is True
+    assert_same_bits(u.forward(X), t.forward(X))
+    u.fit(X, y, 3)
+    whole = cls((6, 5, 3), **settings)
+    whole.fit(X, y, 5)
+    assert_trainers_agree(u, whole)
+    plain = cls((6, 5, 3), **{**settings, "fma": False})
+    plain.fit(X, y, 5)
+    assert not all(np.array_equal(a, b) for a, b in zip(plain.weights, whole.weights))

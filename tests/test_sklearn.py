@@ -70,6 +70,7 @@ EVERYTHING_ELSE = FastMLPClassifier(
     early_stopping=5,
     validation_fraction=0.2,
     dtype="float32",
+    fma=True,
 )
 
 
@@ -303,6 +304,28 @@ def test_every_parameter_reaches_the_trainer(blobs):
         assert_same_bits(p, q)
 
 
+def test_fma_is_a_parameter_passed_to_the_trainer():
+    assert FastMLPClassifier().get_params()["fma"] is False
+    model = FastMLPClassifier().set_params(fma=True)
+    assert model.get_params()["fma"] is True and clone(model).get_params()["fma"] is True
+    assert model._trainer_arguments(seed=0)["fma"] is True
+    assert "fma=True" in repr(model)
+
+
+def test_fma_trains_as_the_fused_trainer(blobs):
+    X, y = blobs
+    model = FastMLPClassifier((6,), epochs=3, fma=True, random_state=0).fit(X, y)
+    assert model.trainer_.fma is True
+    seed = int(np.random.RandomState(0).randint(np.iinfo(np.int32).max))
+    direct = Trainer(model.trainer_.layer_sizes, **model._trainer_arguments(seed=seed))
+    direct.fit(X, y, 3)
+    for p, q in zip([*direct.weights, *direct.biases], network(model)):
+        assert_same_bits(p, q)
+    copy = pickle.loads(pickle.dumps(model))
+    assert copy.trainer_.fma is True
+    assert_same_model(copy.partial_fit(X, y), model.partial_fit(X, y), X)
+
+
 def test_early_stopping_keeps_the_best_epoch(blobs):
     X, y = blobs
     X = X + np.random.default_rng(0).normal(0, 1.5, X.shape)  # overlapping classes: accuracy stops improving
@@ -427,6 +450,9 @@ BAD_PARAMETERS = [
     (dict(random_state=-1), ValueError, "random_state|Seed must be between"),
     (dict(random_state="x"), ValueError, "cannot be used to seed"),
     (dict(verbose="loud"), TypeError, "verbose must be a bool or an int"),
+    (dict(fma=1), TypeError, "fma must be True or False, got 1"),
+    (dict(fma="yes"), TypeError, "fma must be True or False, got 'yes'"),
+    (dict(fma=None), TypeError, "fma must be True or False, got None"),
 ]
 
 
