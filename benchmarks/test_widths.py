@@ -4,7 +4,7 @@ Run: pytest benchmarks/test_widths.py --benchmark-enable --benchmark-group-by=pa
 
 The networks and their examples are report.py's (ReLU hidden layers, a
 softmax output with the log-likelihood cost, a subset of MNIST for the wide
-ones). Peers: ``fastmlp``, idiomatic ``numpy`` and ``torch`` (when
+ones). Peers: ``fastmlp``, ``fastmlp-fma`` (the fused contract, fma=True), idiomatic ``numpy`` and ``torch`` (when
 installed: pip install '.[bench]'), each from the same parameters in the
 same order of examples. Each benchmark checks its result once against
 another's: BLAS sums in its own order, so the peers come close to fastmlp's
@@ -63,17 +63,17 @@ def trained():
 @pytest.mark.parametrize("batch_size", SWEEP_BATCHES)
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
-@pytest.mark.parametrize("implementation", ["fastmlp", "numpy", "torch"])
+@pytest.mark.parametrize("implementation", ["fastmlp", "fastmlp-fma", "numpy", "torch"])
 def test_width(benchmark, data, trained, implementation, dtype, threads, batch_size, width):
     sizes = (784, width, width, 10)
     n = SWEEP_EXAMPLES[width]
     X, y, Y = data(dtype, n)
-    if implementation == "fastmlp":
+    if implementation.startswith("fastmlp"):
         trainers = []
 
         def setup():
             trainers.append(Trainer(sizes, batch_size=batch_size, seed=0, dtype=dtype, threads=threads,
-                                    **SWEEP_SETTINGS))
+                                    fma=implementation == "fastmlp-fma", **SWEEP_SETTINGS))
             return (), {}
 
         benchmark.pedantic(lambda: trainers[-1].fit(X, y, 1), setup=setup, rounds=3)
