@@ -176,6 +176,8 @@ class BuildExt(build_ext):
             openmp, link_openmp = ["/openmp"], []
             variants = {name: [] for name in list(VARIANTS)[:1]}
             baseline = []
+            # Its C library's fma is not correctly rounded in software: no fused contract.
+            print("fastmlp: MSVC builds no fused kernels: fma=True needs GCC or Clang")
         else:
             common = ["-O0", "-g"] if DEBUG else ["-O3"]
             common.append("-ffp-contract=off")
@@ -205,7 +207,7 @@ class BuildExt(build_ext):
                 ext.depends.append(_stamp(os.path.join(self.build_temp, "flags", "cpu.txt"), stamp))
                 kept.append(ext)
                 continue
-            if variant not in variants:
+            if variant not in variants or (kind == "fused" and cc.compiler_type == "msvc"):
                 continue
             flags = common + variants[variant]
             description = " ".join(flags)
@@ -214,6 +216,7 @@ class BuildExt(build_ext):
             ext.define_macros += [("FASTMLP_CFLAGS", f'"{description}"'), ("FASTMLP_VARIANT", f'"{variant}"')]
             if kind == "fused":
                 ext.define_macros.append(("FASTMLP_FUSED", "1"))
+                ext.libraries.append("m")  # fma and fmaf, where the target has no instruction for them
             if VECTOR_BYTES:
                 ext.define_macros.append(("FASTMLP_VECTOR_BYTES", VECTOR_BYTES))
             stamp = " ".join(flags + ext.extra_link_args) + repr(ext.define_macros)

@@ -5,8 +5,7 @@
 Peers: fastmlp's Trainer; idiomatic NumPy (benchmarks/peers.py); PyTorch
 on the CPU when installed (pip install '.[bench]'). Every figure is the
 median of several epochs of the same run, on MNIST's training images
-(random data of that shape when MNIST is absent). The report has three
-parts: the 784-16-16-10 network of the classic picture over batch sizes
+(random data of that shape when MNIST is absent). The report's parts: the 784-16-16-10 network of the classic picture over batch sizes
 1 to 1000; the width sweep, networks 784-w-w-10 from 16 to 4096 units
 wide; the fused contract (fma=True) against the default one and PyTorch
 on wide networks; the time to a test accuracy of the README's two recipes;
@@ -585,8 +584,9 @@ def print_fused(X, y, repeats, no_fma, fma, has_torch):
                  f"fusing gives {gain:.1f}× the rate on this CPU, as on Intel's and ARM's cores, where the "
                  "default contract's separate add takes an FMA unit's slot. On a CPU whose adds have units of "
                  "their own (AMD's Zen), expect fma=True to match fma=False.") + "\n")
-    print(f"784-w-w-10, batch 32, ReLU, seconds per epoch (median of {repeats}, in turns).\n")
-    print("| dtype | w | threads | examples | fma=False | fma=True | PyTorch | fused ÷ default | × PyTorch |")
+    print(f"784-w-w-10, batch 32, ReLU, seconds per epoch (median of {repeats}, in turns); the fused speed-up is "
+          "fma=False's seconds ÷ fma=True's.\n")
+    print("| dtype | w | threads | examples | fma=False | fma=True | PyTorch | fused speed-up | × PyTorch |")
     print("|---|---|---|---|---|---|---|---|---|")
     checks = []
     for dtype in ("float64", "float32"):

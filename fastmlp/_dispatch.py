@@ -102,7 +102,8 @@ def for_contract(fma: bool) -> ModuleType:
         return _load(kernels.VARIANT, fused=True)
     except ImportError as e:
         raise ImportError(
-            f"this build of fastmlp has no fused {kernels.VARIANT} kernels (fma=True); reinstall it"
+            f"this build of fastmlp has no fused {kernels.VARIANT} kernels, so it cannot train with fma=True "
+            "(MSVC builds have none: build fastmlp with GCC or Clang)"
         ) from e
 
 

@@ -60,7 +60,8 @@ FUSED: Final[bool]
 """Whether the module computes the fused arithmetic contract (fma=True): fastmlp._fused_<variant>."""
 
 FMA_IN_HARDWARE: Final[bool]
-"""Whether its fused multiply-adds are instructions of the CPU, not calls of the C library's fma."""
+"""Whether its fused multiply-adds are instructions of the CPU inline, not calls of the C library's fma
+(False in modules of the default contract)."""
 
 def train_epoch(
     X: NDArray[_Float],

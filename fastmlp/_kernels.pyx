@@ -52,15 +52,7 @@ cpdef enum:
 
 cdef extern from "kernels/kernels.h":
     # The arithmetic contract this module is compiled for (1: fused multiply-adds), and
-    # whether the C compiler fuses them in one instruction (C99's FP_FAST_FMA) rather than
-    # in the C library's fma.
-    """
-    #if defined(FP_FAST_FMA) && defined(FP_FAST_FMAF)
-    #define FASTMLP_FMA_INSTRUCTION 1
-    #else
-    #define FASTMLP_FMA_INSTRUCTION 0
-    #endif
-    """
+    # whether they are instructions inline rather than calls of the C library's fma.
     const int FUSED_CONTRACT "FASTMLP_FUSED"
     const int FMA_INSTRUCTION "FASTMLP_FMA_INSTRUCTION"
 
@@ -138,8 +130,9 @@ VARIANT = FASTMLP_VARIANT.decode()
 VECTOR_BYTES = FASTMLP_VBYTES
 #: Whether this module computes the fused contract (fma=True).
 FUSED = bool(FUSED_CONTRACT)
-#: Whether its fused multiply-adds are single instructions of the CPU, rather than calls of
-#: the C library's fma (which glibc computes in software on CPUs without the instruction).
+#: Whether its fused multiply-adds are instructions of the CPU inline, rather than calls of
+#: the C library's fma (which glibc runs on the instruction where the CPU has it, at a call's
+#: cost each, and in software where not). False in modules of the default contract.
 FMA_IN_HARDWARE = bool(FMA_INSTRUCTION)
 
 

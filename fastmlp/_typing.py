@@ -29,4 +29,4 @@ class BuildInfo(TypedDict):
     openmp: bool  #: whether the kernels in use run on OpenMP threads
     compile_flags: str  #: the C compiler flags they were built with
     vector_bytes: int  #: the width of their vectors: 16 (SSE2, NEON), 32 (AVX2) or 64 (AVX-512)
-    fma_in_hardware: bool  #: whether their fused contract (fma=True) runs on the CPU's FMA instruction
+    fma_in_hardware: bool  #: whether their fused contract (fma=True) runs on the CPU's FMA instruction, inline

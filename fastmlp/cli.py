@@ -125,7 +125,7 @@ def build_parser():
     train.add_argument("--dtype", choices=("float64", "float32"), default="float64", help="default float64")
     train.add_argument("--threads", type=_positive(int), default=1, help="default 1")
     train.add_argument("--fma", action="store_true",
-                       help="fuse each multiply-add, rounded once: faster on Intel and ARM CPUs; results "
+                       help="fuse the sums' and the step's multiply-adds, each rounded once: faster on Intel and ARM CPUs; results "
                             "differ from the default's, but are the same on every CPU")
     _data_arguments(train)
     train.add_argument("--save", metavar="PATH", help="save the trained model here (.npz)")

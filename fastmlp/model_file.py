@@ -160,6 +160,11 @@ def read(path):
         )
         if "fma" in content or version >= 3:
             settings["fma"] = bool(field("fma", "b"))
+            if settings["fma"] != (version >= 3):
+                raise ModelFileError(
+                    f"{path}: a model of the {'fused' if settings['fma'] else 'default'} contract in format "
+                    f"version {version}: fused models are version 3, the others 2"
+                )
         if "schedule" in content:
             pair = field("schedule", "f", scalar=False)
             try:

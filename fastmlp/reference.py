@@ -97,13 +97,14 @@ between independent outputs, never one sum.
 
 The fused contract (``fma=True``)
 =================================
-The same rules, except that where a product is added to something, the two
-make one fused multiply-add, ``fma(x, y, c) = x·y + c`` rounded once (IEEE
-754's fusedMultiplyAdd; :func:`fma` here, C99's ``fma``/``fmaf`` in the
-kernels). Nothing else changes: exp, log, the activations, their
-derivatives, the output nudges and the cost keep the rules above, and the
-sums still run left to right from their first term, which is a plain
-product, rounded.
+The same rules, except that in rules 2, 5, 6 and 7, where a product is added
+to something, the two make one fused multiply-add, ``fma(x, y, c) = x·y + c``
+rounded once (IEEE 754's fusedMultiplyAdd; :func:`fma` here, the CPU's FMA
+instruction or C99's ``fma``/``fmaf`` in the kernels), as 2', 5', 6' and 7'
+write out. Nothing else changes: exp, log, the activations, their
+derivatives, the output nudges and the cost keep the rules above, products
+and all, and the sums still run left to right from their first term, which
+is a plain product, rounded.
 
 2'. **Forward:** ``t = W[j, 0]·a_0``, then ``t = fma(W[j, k], a_k, t)`` for
     k = 1, 2, … in order; ``z_j = t + b_j``.

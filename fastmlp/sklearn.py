@@ -103,7 +103,9 @@ class FastMLPClassifier(ClassifierMixin, BaseEstimator):
         The fused arithmetic contract: every multiply-add of the weighted
         sums, the delta recursion, the gradient sums and the step is one
         fused multiply-add, rounded once (see :mod:`fastmlp.reference`).
-        Faster on CPUs whose additions run on their FMA units (Intel, ARM);
+        Faster on CPUs whose additions run on their FMA units (Intel, ARM),
+        several times slower where the kernels have no FMA instruction
+        (``build_info()["fma_in_hardware"]`` is False);
         a different result from ``fma=False``, but the same bits on every CPU.
     random_state : int, numpy.random.RandomState or None, default=None
         Where the randomness comes from (the initial parameters, each epoch's

@@ -196,8 +196,9 @@ def build_info() -> BuildInfo:
     the variants in this build, ``kernels_runnable`` those this CPU runs, ``chosen_by`` why
     the one in use was chosen, and ``cpu`` the CPU's vendor, family and model. ``openmp``,
     ``compile_flags`` and ``vector_bytes`` describe the variant in use; ``fma_in_hardware``
-    says whether its fused contract (fma=True) fuses each multiply-add in one instruction
-    of the CPU, or calls the C library's fma (slow where the CPU lacks the instruction).
+    says whether its fused contract (fma=True) does each multiply-add in one instruction of
+    the CPU, inline (False: it calls the C library's fma, several times slower, or this build
+    has no fused kernels).
     """
     k = _dispatch.kernels
     return {
@@ -209,5 +210,12 @@ def build_info() -> BuildInfo:
         "openmp": k.OPENMP,
         "compile_flags": k.COMPILE_FLAGS,
         "vector_bytes": k.VECTOR_BYTES,
-        "fma_in_hardware": _dispatch.for_contract(True).FMA_IN_HARDWARE,
+        "fma_in_hardware": _fused_inline(),
     }
+
+
+def _fused_inline() -> bool:
+    try:
+        return bool(_dispatch.for_contract(True).FMA_IN_HARDWARE)
+    except ImportError:  # a build without fused kernels (MSVC)
+        return False

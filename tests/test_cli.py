@@ -265,7 +265,7 @@ def test_fma_in_help(capsys):
     with pytest.raises(SystemExit) as info:
         cli.main(["train", "--help"])
     out, _ = capsys.readouterr()
-    assert info.value.code == 0 and "--fma" in out and "fuse each multiply-add" in out
+    assert info.value.code == 0 and "--fma" in out and "fuse the sums' and the step's" in out
 
 
 def test_train_with_fma(small_data, capsys, tmp_path):

@@ -160,6 +160,9 @@ def test_version_1_files_still_load(trained, tmp_path):
     (dict(fma=np.array("True")), "'fma' is not a single value of the right type"),
     (dict(fma=np.array([True, True])), "'fma' is not a single value of the right type"),
     (dict(format_version=np.array(3), fma=None), "not a complete fastmlp model \\(no 'fma'\\)"),
+    # Versions say the contract: an older fastmlp must refuse a fused model, not run it unfused.
+    (dict(fma=np.array(True)), "a model of the fused contract in format version 2"),
+    (dict(format_version=np.array(3), fma=np.array(False)), "a model of the default contract in format version 3"),
 ])
 def test_bad_training_state_is_refused(tmp_path, changes, message):
     t = Trainer((3, 2), momentum=0.5, schedule=StepDecay(2, 0.5), seed=0)

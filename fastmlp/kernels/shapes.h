@@ -166,6 +166,7 @@ typedef int fastmlp_ui32 __attribute__((vector_size(FASTMLP_UBYTES_F32)));
  * of lanes: it left a third of the speed in the register tile.) */
 #if FASTMLP_FUSED
 #if defined(__FMA__) && defined(__x86_64__)
+#define FASTMLP_FMA_INSTRUCTION 1
 #include <immintrin.h>
 #define FASTMLP_FMA_f64_16(a, x, y) ((__typeof__(a))_mm_fmadd_pd((__m128d)(y), _mm_set1_pd(x), (__m128d)(a)))
 #define FASTMLP_FMA_f32_16(a, x, y) ((__typeof__(a))_mm_fmadd_ps((__m128)(y), _mm_set1_ps(x), (__m128)(a)))
@@ -176,6 +177,7 @@ typedef int fastmlp_ui32 __attribute__((vector_size(FASTMLP_UBYTES_F32)));
 #define FASTMLP_FMA_f32_64(a, x, y) ((__typeof__(a))_mm512_fmadd_ps((__m512)(y), _mm512_set1_ps(x), (__m512)(a)))
 #endif
 #elif defined(__aarch64__) && defined(__ARM_NEON)
+#define FASTMLP_FMA_INSTRUCTION 1
 #include <arm_neon.h>
 #define FASTMLP_FMA_f64_16(a, x, y) ((__typeof__(a))vfmaq_n_f64((float64x2_t)(a), (float64x2_t)(y), x))
 #define FASTMLP_FMA_f32_16(a, x, y) ((__typeof__(a))vfmaq_n_f32((float32x4_t)(a), (float32x4_t)(y), x))
@@ -204,6 +206,11 @@ typedef int fastmlp_ui32 __attribute__((vector_size(FASTMLP_UBYTES_F32)));
 #define FASTMLP_FMA_NAME(type, bytes) FASTMLP_FMA_##type##_##bytes
 #define FASTMLP_FMA_OF(type, bytes) FASTMLP_FMA_NAME(type, bytes)
 #endif
+#endif
+/* Whether the fused contract's multiply-adds are instructions inline (above, and the
+ * compiler's own for the scalar fma of such a target), not calls of the C library's fma. */
+#ifndef FASTMLP_FMA_INSTRUCTION
+#define FASTMLP_FMA_INSTRUCTION 0
 #endif
 
 #endif
