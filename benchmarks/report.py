@@ -5,13 +5,15 @@
 Peers: fastmlp's Trainer; idiomatic NumPy (benchmarks/peers.py); PyTorch
 on the CPU when installed (pip install '.[bench]'). Every figure is the
 median of several epochs of the same run, on MNIST's training images
-(random data of that shape when MNIST is absent). The report's parts: the 784-16-16-10 network of the classic picture over batch sizes
-1 to 1000; the width sweep, networks 784-w-w-10 from 16 to 4096 units
-wide; the fused contract (fma=True) against the default one and PyTorch
-on wide networks; the time to a test accuracy of the README's two recipes;
-and, in a build with FASTMLP_NATIVE=1, the kernels chosen for this CPU
-against a ``-march=native`` build of them. The machine's limit is measured by benchmarks/peak.c, the kernels' register
-tile on data in L1, without and with fused multiply-add.
+(random data of that shape when MNIST is absent). The report's parts: the
+784-16-16-10 network of the classic picture over batch sizes 1 to 1000;
+the width sweep, networks 784-w-w-10 from 16 to 4096 units wide; the fused
+contract (fma=True) against the default one and PyTorch on wide networks;
+the time to a test accuracy of the README's two recipes; and, in a build
+with FASTMLP_NATIVE=1, the kernels chosen for this CPU against a
+``-march=native`` build of them. The machine's limit is measured by
+benchmarks/peak.c, the kernels' register tile on data in L1, without and
+with fused multiply-add.
 """
 
 from __future__ import annotations

@@ -17,6 +17,18 @@ def kernel_variants():
     return [forced] if forced not in ("", "auto") else _dispatch.runnable()
 
 
+def contracts():
+    """The arithmetic contracts this build trains in, as values of ``fma``: both, except in a
+    build without fused kernels (MSVC's), which trains in the default one only."""
+    from fastmlp import _dispatch
+
+    try:
+        _dispatch.for_contract(True)
+    except ImportError:
+        return [False]
+    return [False, True]
+
+
 def mnist_dir():
     """Where the MNIST IDX files are: $FASTMLP_MNIST_DIR, else ../shared/data/mnist beside the repository."""
     return Path(os.environ.get("FASTMLP_MNIST_DIR", REPO.parent / "shared" / "data" / "mnist"))

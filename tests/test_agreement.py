@@ -9,7 +9,13 @@ every array both trainers produce is then compared bit for bit.
 
 import numpy as np
 import pytest
-from helpers import assert_same_bits, assert_same_fits, assert_same_outputs_and_gradients, assert_trainers_agree
+from helpers import (
+    assert_same_bits,
+    assert_same_fits,
+    assert_same_outputs_and_gradients,
+    assert_trainers_agree,
+    contracts,
+)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -68,7 +74,7 @@ def configurations(draw):
             seed=draw(st.integers(0, 2**32 - 1)),
             dtype=draw(st.sampled_from(["float32", "float64"])),
             threads=draw(st.sampled_from([1, 2, 3])),
-            fma=draw(st.booleans()),
+            fma=draw(st.sampled_from(contracts())),
         ),
     )
 
@@ -105,7 +111,7 @@ ODD_OPTIONS = [
 ]
 
 
-@pytest.mark.parametrize("fma", [False, True])
+@pytest.mark.parametrize("fma", contracts())
 @pytest.mark.parametrize("batch_size", [32, 150])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("options", ODD_OPTIONS, ids=lambda o: "-".join(map(str, o.values())))
@@ -196,7 +202,7 @@ def test_memory_mapped_inputs_train_alike(tmp_path):
     assert_same_bits(a.forward(readonly), b.forward(X))
 
 
-@pytest.mark.parametrize("fma", [False, True])
+@pytest.mark.parametrize("fma", contracts())
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("sizes", [(20, 16), (20, 16, 3), (9, 32, 16, 4), (5, 48, 1)])
 @pytest.mark.parametrize("n", [1, 2, 37])

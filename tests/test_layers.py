@@ -12,7 +12,13 @@ well as on the wide ones that take it by themselves.
 
 import numpy as np
 import pytest
-from helpers import assert_same_bits, assert_same_fits, assert_same_outputs_and_gradients, assert_trainers_agree
+from helpers import (
+    assert_same_bits,
+    assert_same_fits,
+    assert_same_outputs_and_gradients,
+    assert_trainers_agree,
+    contracts,
+)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -54,7 +60,7 @@ def wide_configurations(draw):
             seed=draw(st.integers(0, 2**32 - 1)),
             dtype=draw(st.sampled_from(["float32", "float64"])),
             threads=draw(st.sampled_from([1, 2, 3])),
-            fma=draw(st.booleans()),
+            fma=draw(st.sampled_from(contracts())),
         ),
     )
 
@@ -81,7 +87,7 @@ def test_layer_at_a_time_gives_the_reference_bits(config):
     threads=st.sampled_from([1, 2, 3]),
     dtype=st.sampled_from(["float32", "float64"]),
     momentum=st.sampled_from([0.0, 0.5]),
-    fma=st.booleans(),
+    fma=st.sampled_from(contracts()),
     seed=st.integers(0, 2**32 - 1),
 )
 def test_both_ways_through_the_kernels_agree(sizes, n, batch_size, threads, dtype, momentum, fma, seed):
@@ -165,7 +171,7 @@ def test_wide_layers_over_chunks_of_examples_give_the_reference_bits():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("fma", [False, True], ids=["default", "fused"])
+@pytest.mark.parametrize("fma", contracts(), ids=["default", "fused"][: len(contracts())])
 def test_a_wide_mnist_layer_is_bit_identical(mnist, fma):
     """784-1000-10, float32, two threads, a few hundred MNIST images, in each contract."""
     (X, y), _ = mnist
