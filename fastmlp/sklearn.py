@@ -100,13 +100,9 @@ class FastMLPClassifier(ClassifierMixin, BaseEstimator):
         Threads for the compiled kernels; the results do not depend on it.
         Mini-batches under 32 examples run on one thread.
     fma : bool, default=False
-        The fused arithmetic contract: every multiply-add of the weighted
-        sums, the delta recursion, the gradient sums and the step is one
-        fused multiply-add, rounded once (see :mod:`fastmlp.reference`).
-        Faster on CPUs whose additions run on their FMA units (Intel, ARM),
-        several times slower where the kernels have no FMA instruction
-        (``build_info()["fma_in_hardware"]`` is False);
-        a different result from ``fma=False``, but the same bits on every CPU.
+        The arithmetic contract, passed on as :class:`fastmlp.Trainer`'s
+        ``fma`` (see it for what each promises and costs): ``True`` fuses the
+        training's multiply-adds, each rounded once.
     random_state : int, numpy.random.RandomState or None, default=None
         Where the randomness comes from (the initial parameters, each epoch's
         shuffle and the early-stopping split). An int makes :meth:`fit`
