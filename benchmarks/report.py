@@ -1,6 +1,7 @@
 """Measure fastmlp's epochs against its peers, in one run, and print a markdown report.
 
-    python benchmarks/report.py [--repeats 3] [--quick] [--widths | --no-widths | --time-to-accuracy | --variants | --fma]
+    python benchmarks/report.py [--repeats 3] [--quick] [--widths | --no-widths | --time-to-accuracy | --variants | --fma
+                                                         | --regression]
 
 Peers: fastmlp's Trainer; idiomatic NumPy (benchmarks/peers.py); PyTorch
 on the CPU when installed (pip install '.[bench]'). Every figure is the
@@ -9,7 +10,8 @@ median of several epochs of the same run, on MNIST's training images
 784-16-16-10 network of the classic picture over batch sizes 1 to 1000;
 the width sweep, networks 784-w-w-10 from 16 to 4096 units wide; the fused
 contract (fma=True) against the default one and PyTorch on wide networks;
-the time to a test accuracy of the README's two recipes; and, in a build
+the time to a test accuracy of the README's two recipes; FastMLPRegressor
+against scikit-learn's MLPRegressor (``--regression``); and, in a build
 with FASTMLP_NATIVE=1, the kernels chosen for this CPU against a
 ``-march=native`` build of them. The machine's limit is measured by
 benchmarks/peak.c, the kernels' register tile on data in L1, without and
@@ -242,6 +244,58 @@ def wide_memory_bound(dtype, sizes, batch_size, n):
     return (3 * parameters + buffers + targets) / 2**20 + 16
 
 
+def regression_problems():
+    """The regression problems of scikit-learn's own examples that need no download: the diabetes
+    data, Friedman's first problem and a linear one, each (name, X, y)."""
+    from sklearn.datasets import load_diabetes, make_friedman1, make_regression
+
+    return [
+        ("diabetes (442 × 10)", *load_diabetes(return_X_y=True)),
+        ("Friedman #1 (2000 × 10, noise 1)", *make_friedman1(n_samples=2000, noise=1.0, random_state=0)),
+        ("linear (2000 × 20, noise 10)",
+         *make_regression(n_samples=2000, n_features=20, n_informative=10, noise=10.0, random_state=0)),
+    ]
+
+
+def print_regression(splits):
+    """FastMLPRegressor and scikit-learn's MLPRegressor, each with its defaults behind a
+    StandardScaler: mean test R² and median fit time over ``splits`` random 75/25 splits."""
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.model_selection import train_test_split
+    from sklearn.neural_network import MLPRegressor
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from fastmlp.sklearn import FastMLPRegressor
+
+    print("\n## Regression: FastMLPRegressor against MLPRegressor, both with their defaults\n")
+    print(f"Features scaled by a StandardScaler; test R² (mean) and fit time (median) over {splits} splits.\n")
+    print("| problem | MLPRegressor R² | FastMLPRegressor R² | MLPRegressor fit | FastMLPRegressor fit |")
+    print("|---|---|---|---|---|")
+    checks = []
+    for name, X, y in regression_problems():
+        results = []
+        for make in (MLPRegressor, FastMLPRegressor):
+            scores, seconds = [], []
+            for split in range(splits):
+                X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.25, random_state=split)
+                model = make_pipeline(StandardScaler(), make(random_state=split))
+                start = time.perf_counter()
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", ConvergenceWarning)  # MLPRegressor's, at max_iter
+                    model.fit(X_train, y_train)
+                seconds.append(time.perf_counter() - start)
+                scores.append(model.score(X_test, y_test))
+            results.append((float(np.mean(scores)), statistics.median(seconds)))
+        (r2_sk, t_sk), (r2_us, t_us) = results
+        print(f"| {name} | {r2_sk:.4f} | {r2_us:.4f} | {t_sk:.2f} s | {t_us:.2f} s |")
+        checks.append((f"{name}: R² at least MLPRegressor's, in less time", r2_us >= r2_sk and t_us < t_sk,
+                       f"R² {r2_us:.4f} vs {r2_sk:.4f}; {t_us / t_sk:.2f} of its time"))
+    return checks
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=3, help="epochs per measurement (median); default 3")
@@ -255,7 +309,12 @@ def main(argv=None):
                       help="only the dispatched kernels against -march=native ones (a FASTMLP_NATIVE=1 build)")
     part.add_argument("--fma", action="store_true",
                       help="only the fused contract (fma=True) against the default one and PyTorch")
+    part.add_argument("--regression", action="store_true",
+                      help="only FastMLPRegressor against scikit-learn's MLPRegressor")
     args = parser.parse_args(argv)
+    if args.regression:
+        print_targets(print_regression(max(args.repeats, 3)))
+        return
     if args.time_to_accuracy:
         print_time_to_accuracy()
         return

@@ -27,6 +27,8 @@ from .schedules import StepDecay
 ACTIVATIONS = ("sigmoid", "relu", "tanh")
 #: The costs, and the output layer each one pairs with (None: the trainer's activation).
 COSTS = {"quadratic": None, "cross_entropy": "sigmoid", "log_likelihood": "softmax"}
+#: What the output layer may compute with the quadratic cost (the other costs fix theirs).
+OUTPUT_ACTIVATIONS = ("sigmoid", "relu", "tanh", "identity")
 INITS = ("standard", "scaled")
 DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 MAX_THREADS = 256
@@ -211,6 +213,19 @@ def _check_activation(activation):
     return _check_choice("activation", activation, ACTIVATIONS)
 
 
+def _check_output_activation(output_activation, cost, activation):
+    """The output layer's activation: the one given, or the cost's own (None: ``activation``)."""
+    own = COSTS[cost]
+    if output_activation is None:
+        return own or activation
+    if own is None:
+        return _check_choice("output_activation", output_activation, OUTPUT_ACTIVATIONS)
+    if output_activation != own:
+        raise ValueError(f"cost={cost!r} needs output_activation={own!r} (or None): its gradient a - y "
+                         f"holds for that output layer only; got {output_activation!r}")
+    return own
+
+
 def _all_finite(arr, rows=4096):
     """Whether every value is finite, checked a block of rows at a time (no data-sized temporary)."""
     if arr.dtype.kind != "f":
@@ -239,12 +254,19 @@ class BaseTrainer:
         of the classic MNIST picture.
     activation : {"sigmoid", "relu", "tanh"}
         The activation of the hidden layers, and of the output layer with
-        the quadratic cost.
+        the quadratic cost unless ``output_activation`` says otherwise.
     cost : {"quadratic", "cross_entropy", "log_likelihood"}
         The cost of one example: ``½ Σ_j (a_j − y_j)²``; the cross-entropy
         ``−Σ_j [y_j ln a_j + (1 − y_j) ln(1 − a_j)]`` over a sigmoid output
         layer; or the log-likelihood ``−ln a_y`` over a softmax output layer,
         whose outputs are probabilities summing to 1 (needs two or more outputs).
+    output_activation : {None, "identity", "sigmoid", "relu", "tanh", "softmax"}
+        The output layer's activation. ``None`` lets the cost decide: the
+        hidden layers' ``activation`` with the quadratic cost, a sigmoid with
+        the cross-entropy, a softmax with the log-likelihood. The quadratic
+        cost also takes any of the first four; ``"identity"`` (a = z) makes
+        a linear output layer, for regression on targets of any range. The
+        other two costs take only their own.
     learning_rate : float
         η in the step ``w ← w − (η/m)·Σ ∂C_x/∂w`` over a mini-batch of m examples.
     batch_size : int
@@ -306,6 +328,7 @@ class BaseTrainer:
     layer_sizes: tuple[int, ...]
     activation: str
     cost: str
+    output_activation: str
     dtype: np.dtype[Any]
     learning_rate: float
     batch_size: int
@@ -332,6 +355,7 @@ class BaseTrainer:
         *,
         activation: str = "sigmoid",
         cost: str = "quadratic",
+        output_activation: str | None = None,
         learning_rate: float = 3.0,
         batch_size: int = 10,
         l2: float = 0.0,
@@ -348,6 +372,7 @@ class BaseTrainer:
         self.cost = _check_choice("cost", cost, tuple(COSTS))
         if self.cost == "log_likelihood" and self.layer_sizes[-1] < 2:
             raise ValueError("cost='log_likelihood' needs at least 2 output neurons: a softmax of one is always 1")
+        self.output_activation = _check_output_activation(output_activation, self.cost, self.activation)
         self.dtype = _check_dtype(dtype)
         self.learning_rate = _check_learning_rate(learning_rate, self.dtype)
         self.batch_size = _check_int("batch_size", batch_size, 1)
@@ -373,10 +398,9 @@ class BaseTrainer:
         if self.momentum:
             self._set_velocities([np.zeros_like(w) for w in self.weights], [np.zeros_like(b) for b in self.biases])
 
-    @property
-    def output_activation(self) -> str:
-        """The output layer's activation: ``activation`` with the quadratic cost, else the cost's own."""
-        return COSTS[self.cost] or self.activation
+    def _output_named(self):
+        """Whether the output activation is not the one the cost gives when none is named."""
+        return self.output_activation != (COSTS[self.cost] or self.activation)
 
     # -- the parts each trainer supplies -----------------------------------
 
@@ -745,11 +769,13 @@ class BaseTrainer:
         return all(np.isfinite(p).all() for p in (*self.weights, *self.biases))
 
     def __repr__(self) -> str:
-        # cost, l2, momentum, init, schedule and fma are shown only when not at their defaults.
+        # cost, output_activation, l2, momentum, init, schedule and fma are shown only when not at their defaults.
         extra = "".join(
             f", {name}={value!r}"
             for name, value, default in (
-                ("cost", self.cost, "quadratic"), ("l2", self.l2, 0.0), ("momentum", self.momentum, 0.0),
+                ("cost", self.cost, "quadratic"),
+                ("output_activation", self.output_activation, COSTS[self.cost] or self.activation),
+                ("l2", self.l2, 0.0), ("momentum", self.momentum, 0.0),
                 ("init", self.init, "standard"), ("schedule", self.schedule, None), ("fma", self.fma, False),
             )
             if value != default

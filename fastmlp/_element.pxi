@@ -137,6 +137,10 @@ cdef void activate_rows(floating** z, Py_ssize_t rows, const floating* bias, Py_
     if kind == SOFTMAX:
         for i in range(rows):
             softmax_(z[i], bias, n)
+    elif kind == IDENTITY:
+        for i in range(rows):
+            for j in range(n):
+                z[i][j] = z[i][j] + bias[j]
     elif vector and n >= vector:
         if floating is double:
             activate_units_f64(<int>rows, z, bias, n, kind)
@@ -188,7 +192,8 @@ cdef floating output_deltas(const Net* net, const floating* y, const floating* a
     if net.cost == QUADRATIC:
         for j in range(n_out):
             diff = a[j] - y[j]
-            d[j] = diff * derivative(a[j], net.output)
+            # An identity output's σ' is 1, and diff·1 is diff.
+            d[j] = diff if net.output == IDENTITY else diff * derivative(a[j], net.output)
             error = diff * diff if j == 0 else error + diff * diff
     else:  # ∂C_x/∂z^L = a − y for these costs and their output layers; e_x = −Σ_j term_j
         for j in range(n_out):

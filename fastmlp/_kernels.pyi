@@ -34,6 +34,8 @@ RELU: Final = 1
 TANH: Final = 2
 SOFTMAX: Final = 3
 """Output layer only."""
+IDENTITY: Final = 4
+"""Output layer only: a = z."""
 
 # Cost codes (likewise plain ints).
 QUADRATIC: Final = 0

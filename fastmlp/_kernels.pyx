@@ -49,6 +49,7 @@ cpdef enum:
     RELU = FASTMLP_RELU
     TANH = FASTMLP_TANH
     SOFTMAX = 3  # output layer only
+    IDENTITY = 4  # output layer only: a = z, for regression
 
 cdef extern from "kernels/kernels.h":
     # The arithmetic contract this module is compiled for (1: fused multiply-adds), and

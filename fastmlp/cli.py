@@ -19,7 +19,7 @@ import time
 import numpy as np
 
 from . import datasets
-from ._base import ACTIVATIONS, COSTS, INITS, DivergenceError
+from ._base import ACTIVATIONS, COSTS, INITS, OUTPUT_ACTIVATIONS, DivergenceError
 from .schedules import StepDecay
 from .trainer import Trainer
 
@@ -111,6 +111,9 @@ def build_parser():
                        help="of the hidden layers, and of the output layer with the quadratic cost (default sigmoid)")
     train.add_argument("--cost", choices=tuple(COSTS), default="quadratic",
                        help="quadratic (default); cross_entropy, over sigmoid outputs; log_likelihood, over a softmax")
+    train.add_argument("--output-activation", choices=OUTPUT_ACTIVATIONS, default=None,
+                       help="of the output layer, with the quadratic cost (default: as --activation); the other "
+                            "costs fix theirs")
     train.add_argument("--l2", type=_number_from(0), default=0.0,
                        help="L2 weight decay λ: each step scales the weights by 1 - η·λ/n (default 0)")
     train.add_argument("--momentum", type=_number_from(0, below=1), default=0.0, help="momentum μ in [0, 1) (default 0)")
@@ -184,7 +187,8 @@ def train(args):
         require_matplotlib()
     seed = args.seed if args.seed is not None else int(np.random.SeedSequence().entropy % 2**32)
     trainer = Trainer(
-        args.layers, activation=args.activation, cost=args.cost, learning_rate=args.lr,
+        args.layers, activation=args.activation, cost=args.cost, output_activation=args.output_activation,
+        learning_rate=args.lr,
         batch_size=args.batch_size, l2=args.l2, momentum=args.momentum, init=args.init,
         schedule=args.lr_decay, seed=seed, dtype=args.dtype, threads=args.threads, fma=args.fma,
     )
@@ -194,6 +198,7 @@ def train(args):
         print(f"{args.dataset}: {len(X)} training and {len(X_test)} test images; seed {seed}", file=out)
         options = "".join([
             f", {args.cost.replace('_', '-')} cost",
+            f" over {args.output_activation} outputs" if trainer._output_named() else "",
             f", L2 λ = {args.l2}" if args.l2 else "",
             f", momentum {args.momentum}" if args.momentum else "",
             ", scaled initial weights" if args.init == "scaled" else "",

@@ -4,10 +4,11 @@ The file is a NumPy ``.npz`` archive (no pickled objects) holding:
 
 ==========================  ===========================================================
 ``format``                  the string ``"fastmlp-model"``
-``format_version``          3 when ``fma`` is True, else 2 (version 1 files, without the training state below, are read too)
+``format_version``          4 with a setting that version 3 lacks (``output_activation``), else 3 when ``fma`` is True, else 2 (version 1 files, without the training state below, are read too)
 ``layer_sizes``             int64 array, input first
 ``activation``              ``"sigmoid"``, ``"relu"`` or ``"tanh"``
 ``cost``                    ``"quadratic"``, ``"cross_entropy"`` or ``"log_likelihood"``
+``output_activation``       optional string, where it is not the cost's own (version 4)
 ``dtype``                   ``"float64"`` or ``"float32"``
 ``learning_rate``           float64 scalar
 ``batch_size``              int64 scalar
@@ -30,9 +31,11 @@ The file is a NumPy ``.npz`` archive (no pickled objects) holding:
 
 The generator state and the velocities are what resuming needs: a model
 trained 2 epochs, saved, loaded and trained 3 more holds the same bits as
-one trained 5 epochs at once. A model of the fused contract is version 3,
-so that a fastmlp older than ``fma``, which would predict and train it with
-the other contract, refuses it; the others stay version 2, which it reads.
+one trained 5 epochs at once. Each version marks what an older fastmlp
+would get wrong: a model of the fused contract is version 3, so that a
+fastmlp older than ``fma``, which would predict and train it with the other
+contract, refuses it; one with a setting newer still is version 4; the
+others stay version 2, which every fastmlp since the training state reads.
 """
 
 from __future__ import annotations
@@ -47,12 +50,20 @@ from ._files import atomic_write
 from .schedules import StepDecay
 
 FORMAT = "fastmlp-model"
-FORMAT_VERSION = 3  # the newest: with fma=True; without, the file is version 2
-READABLE_VERSIONS = (1, 2, 3)
+FORMAT_VERSION = 4  # the newest; a file takes the oldest version that holds it (see version())
+READABLE_VERSIONS = (1, 2, 3, 4)
 
 
 class ModelFileError(ValueError):
     """A model file that is missing, truncated, corrupt or not a fastmlp model."""
+
+
+def version(trainer):
+    """The oldest format version that describes ``trainer`` fully: 4 with a setting of version 4
+    (an output activation other than the cost's own), else 3 with ``fma``, else 2."""
+    if trainer._output_named():
+        return 4
+    return 3 if trainer.fma else 2
 
 
 def save(trainer, path):
@@ -60,7 +71,7 @@ def save(trainer, path):
     path = os.fspath(path)
     arrays = {
         "format": np.array(FORMAT),
-        "format_version": np.array(FORMAT_VERSION if trainer.fma else 2, dtype=np.int64),
+        "format_version": np.array(version(trainer), dtype=np.int64),
         "layer_sizes": np.array(trainer.layer_sizes, dtype=np.int64),
         "activation": np.array(trainer.activation),
         "cost": np.array(trainer.cost),
@@ -79,6 +90,8 @@ def save(trainer, path):
         ),
         "history_seconds": np.array(trainer.history.seconds, dtype=np.float64),
     }
+    if trainer._output_named():
+        arrays["output_activation"] = np.array(trainer.output_activation)
     if trainer.dataset is not None:
         arrays["dataset"] = np.array(str(trainer.dataset))
     if trainer.schedule is not None:
@@ -160,11 +173,15 @@ def read(path):
         )
         if "fma" in content or version >= 3:
             settings["fma"] = bool(field("fma", "b"))
-            if settings["fma"] != (version >= 3):
+            if settings["fma"] != (version >= 3) and version < 4:
                 raise ModelFileError(
                     f"{path}: a model of the {'fused' if settings['fma'] else 'default'} contract in format "
                     f"version {version}: fused models are version 3, the others 2"
                 )
+        if "output_activation" in content:
+            if version < 4:
+                raise ModelFileError(f"{path}: 'output_activation' in format version {version}: it needs version 4")
+            settings["output_activation"] = str(field("output_activation", "U"))
         if "schedule" in content:
             pair = field("schedule", "f", scalar=False)
             try:

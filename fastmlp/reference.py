@@ -16,14 +16,15 @@ example per row. Layer 0 is the input; layer L is the output.
   neuron k of layer l to neuron j of layer l+1; ``b[l]`` has shape ``(n_{l+1},)``.
 - z = W·a + b is a layer's weighted input; a = σ(z) its activation. Hidden
   layers use the trainer's ``activation``; the output layer uses it too
-  with the quadratic cost, a sigmoid with the cross-entropy cost and a
+  with the quadratic cost (or the ``output_activation`` given, such as
+  ``identity``, a = z), a sigmoid with the cross-entropy cost and a
   softmax with the log-likelihood cost.
 - The cost of a mini-batch is the mean of its examples' costs C_x:
 
   ==================  ==========================================  ===========
   cost                C_x for output a = a^L and target y          output
   ==================  ==========================================  ===========
-  ``quadratic``       ``½ Σ_j (a_j − y_j)²``                       activation
+  ``quadratic``       ``½ Σ_j (a_j − y_j)²``                       any but softmax
   ``cross_entropy``   ``−Σ_j [y_j ln a_j + (1 − y_j) ln(1 − a_j)]``  sigmoid
   ``log_likelihood``  ``−Σ_j y_j ln a_j`` (−ln a_y for a label y)  softmax
   ==================  ==========================================  ===========
@@ -57,9 +58,12 @@ multiply-add. Inputs and targets are rounded to that dtype once, first.
      in index order with ``>``), ``e_j = exp(z_j − m)``, ``s = Σ_j e_j``
      in order, ``a_j = e_j / s``.
 
+   - ``identity(z) = z`` (output layer only), derivative 1.
+
    Derivatives are computed from the activation a.
 4. **Output nudges:** ``δ^L_j = (a^L_j − y_j)·σ'(a^L_j)`` for the quadratic
-   cost, ``δ^L_j = a^L_j − y_j`` for the other two.
+   cost (with an identity output, ``a^L_j − y_j``: the product by 1 is
+   exact), ``δ^L_j = a^L_j − y_j`` for the other two.
 5. **Backwards:** ``δ^l_k = (Σ_j W[l][j, k]·δ^{l+1}_j)·σ'(a^l_k)``, the sum
    over j in index order, down to the first hidden layer.
 6. **Sums over the mini-batch**, in the order the examples are visited:
@@ -148,7 +152,7 @@ from ._base import BaseTrainer
 from ._fused import fma, fma_arrays
 from ._typing import FloatArray
 
-__all__ = ["ReferenceTrainer", "exp", "fma", "log", "sigmoid", "relu", "tanh", "softmax", "ordered_sum"]
+__all__ = ["ReferenceTrainer", "exp", "fma", "log", "sigmoid", "relu", "tanh", "softmax", "identity", "ordered_sum"]
 
 
 # ----------------------------------------------------------------------
@@ -370,7 +374,18 @@ def softmax(z):
     return e / ordered_sum(e, axis=1)[:, None]
 
 
+def identity(z):
+    """z itself: a linear output layer, for regression."""
+    return z
+
+
+def identity_prime(a):
+    """1 everywhere: δ^L = (a − y)·1 is a − y exactly."""
+    return np.ones_like(a)
+
+
 _ACTIVATION = {
+    "identity": (identity, identity_prime),  # output layer only
     "sigmoid": (sigmoid, sigmoid_prime),
     "relu": (relu, relu_prime),
     "tanh": (tanh, tanh_prime),

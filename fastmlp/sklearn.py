@@ -1,9 +1,9 @@
-"""A scikit-learn classifier on top of :class:`fastmlp.Trainer`.
+"""scikit-learn estimators on top of :class:`fastmlp.Trainer`: a classifier and a regressor.
 
-:class:`FastMLPClassifier` follows scikit-learn's estimator conventions, so
-it works in ``Pipeline``, ``GridSearchCV``, ``cross_val_score`` and the rest
-of scikit-learn's tools, and with any joblib backend (it pickles, fitted or
-not). scikit-learn is an optional dependency (``pip install '.[sklearn]'``
+:class:`FastMLPClassifier` and :class:`FastMLPRegressor` follow
+scikit-learn's estimator conventions, so they work in ``Pipeline``,
+``GridSearchCV``, ``cross_val_score`` and the rest of scikit-learn's tools,
+and with any joblib backend (they pickle, fitted or not). scikit-learn is an optional dependency (``pip install '.[sklearn]'``
 in fastmlp's folder, or ``pip install scikit-learn``): ``import fastmlp``
 never imports it; ``import fastmlp.sklearn`` does.
 """
@@ -15,7 +15,8 @@ import numbers
 import numpy as np
 
 try:
-    from sklearn.base import BaseEstimator, ClassifierMixin
+    from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+    from sklearn.metrics import r2_score
     from sklearn.model_selection import train_test_split
     from sklearn.utils import check_random_state
     from sklearn.utils.multiclass import check_classification_targets, unique_labels
@@ -28,10 +29,111 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 from ._base import _check_int
 from .trainer import Trainer
 
-__all__ = ["FastMLPClassifier"]
+__all__ = ["FastMLPClassifier", "FastMLPRegressor"]
 
 
-class FastMLPClassifier(ClassifierMixin, BaseEstimator):
+class _TrainerEstimator(BaseEstimator):
+    """What the classifier and the regressor share: training the trainer, reporting, forgetting."""
+
+    #: What verbose output and the validation scores measure on the held-out data.
+    _score_name = "accuracy"
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = False  # the kernels read dense rows
+        tags.input_tags.allow_nan = False  # training on NaN has no meaning here
+        return tags
+
+    def _train(self, X, y, epochs, validation_data=None):
+        """``epochs`` epochs of the trainer's fit (with early stopping, given ``validation_data``).
+
+        The fitted attributes follow the trainer's history, whatever happens:
+        an interrupted or diverging epoch is not in it, every completed one is.
+        """
+        scores = []  # each epoch's validation score, with validation_data
+        try:
+            self._fit_trainer(X, y, epochs, validation_data, scores)
+        finally:
+            records = self.trainer_.history.epochs
+            self.loss_curve_ = [r.train_cost for r in records]
+            self.n_iter_ = len(records)
+            if validation_data is not None and scores:
+                self.validation_scores_ = scores
+                self.best_validation_score_ = max(scores)
+            elif validation_data is None:  # partial_fit: the scores no longer describe the network
+                self.validation_scores_ = self.best_validation_score_ = None
+
+    def _report(self, record, score=None):
+        line = f"epoch {record.epoch}: training cost {record.train_cost:.6f}"
+        if score is not None:
+            line += f", validation {self._score_name} {score:.4f}"
+        print(f"{line}, {record.seconds:.3f} s", flush=True)
+
+    def _common_trainer_arguments(self, seed):
+        return dict(
+            learning_rate=self.learning_rate,
+            batch_size=self.batch_size,
+            l2=self.l2,
+            momentum=self.momentum,
+            init=self.init,
+            schedule=self.schedule,
+            seed=seed,
+            dtype=self.dtype,
+            threads=self.threads,
+            fma=self.fma,
+        )
+
+    def _check_parameters(self):
+        """Every parameter, before the data is looked at; returns the dtype.
+
+        Trainer is the authority on its own arguments: a throwaway network of
+        one input and two outputs checks them, with its messages.
+        """
+        _hidden_layer_sizes(self.hidden_layer_sizes)
+        _check_int("epochs", self.epochs, 1)
+        if self.early_stopping is not None:
+            _check_int("early_stopping", self.early_stopping, 1)
+        fraction = self.validation_fraction
+        if isinstance(fraction, bool) or not isinstance(fraction, numbers.Real):
+            raise TypeError(f"validation_fraction must be a real number, got {fraction!r}")
+        if not 0 < fraction < 1:
+            raise ValueError(f"validation_fraction must lie strictly between 0 and 1, got {fraction!r}")
+        if not isinstance(self.verbose, (bool, numbers.Integral)):
+            raise TypeError(f"verbose must be a bool or an int, got {self.verbose!r}")
+        check_random_state(self.random_state)
+        return Trainer((1, 2), **self._trainer_arguments(seed=0)).dtype
+
+    def _start(self, n_features, n_outputs, rng):
+        """A new network for ``n_features`` inputs and ``n_outputs`` outputs, seeded from ``rng``;
+        no epoch yet."""
+        layer_sizes = (n_features, *_hidden_layer_sizes(self.hidden_layer_sizes), n_outputs)
+        seed = int(rng.randint(np.iinfo(np.int32).max))
+        self.trainer_ = Trainer(layer_sizes, **self._trainer_arguments(seed))
+        self.loss_curve_ = []
+        self.n_iter_ = 0
+        self.validation_scores_ = None
+        self.best_validation_score_ = None
+
+    def _unfitted_on_failure(self, method, *args):
+        """``method(*args)``, which starts a new network; if it raises, no half-made model stays behind.
+
+        Only Ctrl-C after a whole epoch keeps the network, as it was after
+        that epoch: the trainer has then gone back to it.
+        """
+        try:
+            return method(*args)
+        except BaseException as exc:
+            if not (isinstance(exc, KeyboardInterrupt) and getattr(self, "n_iter_", 0)):
+                self._forget_fit()
+            raise
+
+    def _forget_fit(self):
+        for name in list(vars(self)):
+            if name.endswith("_") and not name.startswith("__"):
+                delattr(self, name)
+
+
+class FastMLPClassifier(ClassifierMixin, _TrainerEstimator):
     """A multi-layer perceptron classifier trained by fastmlp's compiled mini-batch SGD.
 
     The network has ``n_features_in_`` inputs, the hidden layers of
@@ -58,8 +160,14 @@ class FastMLPClassifier(ClassifierMixin, BaseEstimator):
         and the negative log-likelihood of the true class; the outputs are
         class probabilities. ``"cross_entropy"``: sigmoid output neurons and
         the cross-entropy cost, each output in (0, 1) on its own.
-        ``"quadratic"``: outputs with the hidden layers' activation and the
-        cost ``½ Σ_j (a_j − y_j)²``, as in the classic network.
+        ``"quadratic"``: outputs with the hidden layers' activation (or
+        ``output_activation``) and the cost ``½ Σ_j (a_j − y_j)²``, as in the
+        classic network.
+    output_activation : {None, "identity", "sigmoid", "tanh", "relu"}, default=None
+        With ``cost="quadratic"``, the output layer's activation; ``None``
+        takes the hidden layers'. ``"identity"`` gives linear outputs fitted
+        to the one-hot targets by least squares. The other costs fix their
+        own (None, or its name).
     learning_rate : float, default=0.1
         η in the step ``w ← w − (η/m)·Σ ∂C_x/∂w`` over a mini-batch of m examples.
     batch_size : int, default=10
@@ -164,6 +272,7 @@ class FastMLPClassifier(ClassifierMixin, BaseEstimator):
         *,
         activation="sigmoid",
         cost="log_likelihood",
+        output_activation=None,
         learning_rate=0.1,
         batch_size=10,
         epochs=30,
@@ -182,6 +291,7 @@ class FastMLPClassifier(ClassifierMixin, BaseEstimator):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.cost = cost
+        self.output_activation = output_activation
         self.learning_rate = learning_rate
         self.batch_size = batch_size
         self.epochs = epochs
@@ -201,8 +311,6 @@ class FastMLPClassifier(ClassifierMixin, BaseEstimator):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = False  # the kernels read dense rows
-        tags.input_tags.allow_nan = False  # training on NaN has no meaning here
         tags.classifier_tags.multi_label = False  # one label per sample, from one softmax or argmax
         return tags
 
@@ -290,7 +398,8 @@ class FastMLPClassifier(ClassifierMixin, BaseEstimator):
         only made to look like probabilities: tanh outputs are mapped from
         [-1, 1] to [0, 1] by ``(a + 1) / 2`` (sigmoid and relu outputs are
         already ≥ 0), and each row is divided by its sum; a row of zeros
-        becomes uniform. Either way the largest is the predicted class.
+        becomes uniform. Identity outputs, of any sign, go through a
+        softmax. Either way the largest is the predicted class.
 
         Parameters
         ----------
@@ -309,6 +418,9 @@ class FastMLPClassifier(ClassifierMixin, BaseEstimator):
         activation = self.trainer_.output_activation
         if activation == "softmax":
             return outputs
+        if activation == "identity":
+            outputs -= outputs.max(axis=1, keepdims=True)
+            np.exp(outputs, out=outputs)
         if activation == "tanh":
             outputs += 1
             outputs /= 2
@@ -359,7 +471,7 @@ class FastMLPClassifier(ClassifierMixin, BaseEstimator):
         self.classes_ = _classes_of(y, "y")
         y = self._encode(y)
         rng = check_random_state(self.random_state)
-        self._start(X.shape[1], rng)
+        self._start(X.shape[1], len(self.classes_), rng)
         validation_data = None
         if self.early_stopping is not None:
             X, X_val, y, y_val = self._split(X, y, rng)
@@ -374,64 +486,24 @@ class FastMLPClassifier(ClassifierMixin, BaseEstimator):
         check_classification_targets(y)
         self.classes_ = classes
         y = self._encode(y)
-        self._start(X.shape[1], check_random_state(self.random_state))
+        self._start(X.shape[1], len(self.classes_), check_random_state(self.random_state))
         self._train(X, y, 1)
         return self
 
-    def _start(self, n_features, rng):
-        """A new network for ``n_features`` inputs and ``classes_``, seeded from ``rng``; no epoch yet."""
-        layer_sizes = (n_features, *_hidden_layer_sizes(self.hidden_layer_sizes), len(self.classes_))
-        seed = int(rng.randint(np.iinfo(np.int32).max))
-        self.trainer_ = Trainer(layer_sizes, **self._trainer_arguments(seed))
-        self.loss_curve_ = []
-        self.n_iter_ = 0
-        self.validation_scores_ = None
-        self.best_validation_score_ = None
+    def _fit_trainer(self, X, y, epochs, validation_data, scores):
+        def record(epoch):
+            scores.append(epoch.validation_accuracy)
+            if self.verbose:
+                self._report(epoch, epoch.validation_accuracy)
 
-    def _train(self, X, y, epochs, validation_data=None):
-        """``epochs`` epochs of the trainer's fit.
-
-        The fitted attributes follow the trainer's history, whatever happens:
-        an interrupted or diverging epoch is not in it, every completed one is.
-        """
-        kwargs = {"validation_data": validation_data}
-        if self.verbose:
-            kwargs["callbacks"] = self._report
+        kwargs = {}
         if validation_data is not None:
             kwargs["early_stopping"] = self.early_stopping
-        try:
-            self.trainer_.fit(X, y, epochs, **kwargs)
-        finally:
-            records = self.trainer_.history.epochs
-            self.loss_curve_ = [r.train_cost for r in records]
-            self.n_iter_ = len(records)
-            if validation_data is not None and records:
-                self.validation_scores_ = [r.validation_accuracy for r in records]
-                self.best_validation_score_ = max(self.validation_scores_)
-            elif validation_data is None:  # partial_fit: the scores no longer describe the network
-                self.validation_scores_ = self.best_validation_score_ = None
-
-    def _report(self, record):
-        line = f"epoch {record.epoch}: training cost {record.train_cost:.6f}"
-        if record.validation_accuracy is not None:
-            line += f", validation accuracy {record.validation_accuracy:.4f}"
-        print(f"{line}, {record.seconds:.3f} s", flush=True)
+        self.trainer_.fit(X, y, epochs, validation_data=validation_data, callbacks=record, **kwargs)
 
     def _trainer_arguments(self, seed):
-        return dict(
-            activation=self.activation,
-            cost=self.cost,
-            learning_rate=self.learning_rate,
-            batch_size=self.batch_size,
-            l2=self.l2,
-            momentum=self.momentum,
-            init=self.init,
-            schedule=self.schedule,
-            seed=seed,
-            dtype=self.dtype,
-            threads=self.threads,
-            fma=self.fma,
-        )
+        return dict(activation=self.activation, cost=self.cost, output_activation=self.output_activation,
+                    **self._common_trainer_arguments(seed))
 
     def _split(self, X, y, rng):
         """The training and validation parts for early stopping."""
@@ -447,26 +519,6 @@ class FastMLPClassifier(ClassifierMixin, BaseEstimator):
                 f"early_stopping: cannot hold out validation_fraction={self.validation_fraction} "
                 f"of {len(y)} samples: {exc}"
             ) from exc
-
-    def _check_parameters(self):
-        """Every parameter, before the data is looked at; returns the dtype.
-
-        Trainer is the authority on its own arguments: a throwaway network of
-        one input and two outputs checks them, with its messages.
-        """
-        _hidden_layer_sizes(self.hidden_layer_sizes)
-        _check_int("epochs", self.epochs, 1)
-        if self.early_stopping is not None:
-            _check_int("early_stopping", self.early_stopping, 1)
-        fraction = self.validation_fraction
-        if isinstance(fraction, bool) or not isinstance(fraction, numbers.Real):
-            raise TypeError(f"validation_fraction must be a real number, got {fraction!r}")
-        if not 0 < fraction < 1:
-            raise ValueError(f"validation_fraction must lie strictly between 0 and 1, got {fraction!r}")
-        if not isinstance(self.verbose, (bool, numbers.Integral)):
-            raise TypeError(f"verbose must be a bool or an int, got {self.verbose!r}")
-        check_random_state(self.random_state)
-        return Trainer((1, 2), **self._trainer_arguments(seed=0)).dtype
 
     def _check_classes(self, classes):
         classes = np.asarray(classes)
@@ -491,23 +543,307 @@ class FastMLPClassifier(ClassifierMixin, BaseEstimator):
             )
         return index.astype(np.intp, copy=False)
 
-    def _unfitted_on_failure(self, method, *args):
-        """``method(*args)``, which starts a new network; if it raises, no half-made model stays behind.
 
-        Only Ctrl-C after a whole epoch keeps the network, as it was after
-        that epoch: the trainer has then gone back to it.
+class FastMLPRegressor(RegressorMixin, _TrainerEstimator):
+    """A multi-layer perceptron regressor trained by fastmlp's compiled mini-batch SGD.
+
+    The network has ``n_features_in_`` inputs, the hidden layers of
+    ``hidden_layer_sizes`` and a linear output layer (``output_activation=
+    "identity"``) with one neuron per target, trained on the quadratic cost
+    ``½ Σ_j (a_j − y_j)²`` by :class:`fastmlp.Trainer`.
+
+    Targets are standardised for training: each target has its mean taken
+    away and is divided by its standard deviation (both from the data of
+    :meth:`fit`, or of the first :meth:`partial_fit`; kept as
+    ``target_mean_`` and ``target_scale_``), and :meth:`predict` maps the
+    outputs back. So ``learning_rate`` means the same whatever the targets'
+    units, and ``loss_curve_`` is in standard units. Inputs are used as
+    given: put a scaler in front, ``make_pipeline(StandardScaler(),
+    FastMLPRegressor())``, unless the features are already of order 1.
+
+    Parameters
+    ----------
+    hidden_layer_sizes : int or sequence of int, default=(100,)
+        Neurons in each hidden layer, first to last. An int is one hidden
+        layer; an empty tuple gives none (linear least squares by SGD).
+    activation : {"relu", "tanh", "sigmoid"}, default="relu"
+        The activation of the hidden layers.
+    learning_rate : float, default=0.01
+        η in the step ``w ← w − (η/m)·Σ ∂C_x/∂w`` over a mini-batch of m examples.
+    batch_size : int, default=32
+        Examples per mini-batch; the last mini-batch of an epoch holds the rest.
+    epochs : int, default=50
+        Passes over the training data in :meth:`fit` (at most, with
+        ``early_stopping``).
+    l2 : float, default=0.0
+        λ of L2 weight decay: each step also shrinks the weights (not the
+        biases) by ``1 − η·λ/n``, n the number of training examples (of the call).
+    momentum : float, default=0.9
+        The momentum coefficient μ of SGD with momentum, in [0, 1); 0 is plain SGD.
+    init : {"scaled", "standard"}, default="scaled"
+        Initial weights from N(0, 1/n_in) (``"scaled"``) or N(0, 1); biases N(0, 1).
+    schedule : None, "constant" or fastmlp.StepDecay, default=None
+        How the learning rate changes from epoch to epoch (see :class:`FastMLPClassifier`).
+    early_stopping : int or None, default=None
+        When an int, the patience: :meth:`fit` holds out
+        ``validation_fraction`` of the training data, trains on the rest,
+        stops after ``early_stopping`` epochs without a better R² on the
+        held-out part, and keeps the parameters of the best epoch.
+    validation_fraction : float, default=0.1
+        The fraction held out for ``early_stopping``, in (0, 1).
+    dtype : {"float64", "float32"}, default="float64"
+        The floating-point type of the parameters and of all arithmetic.
+    threads : int, default=1
+        Threads for the compiled kernels; the results do not depend on it.
+    fma : bool, default=False
+        The arithmetic contract, passed on as :class:`fastmlp.Trainer`'s ``fma``.
+    random_state : int, numpy.random.RandomState or None, default=None
+        Where the randomness comes from (initial parameters, shuffles, the
+        early-stopping split), as in :class:`FastMLPClassifier`.
+    verbose : bool or int, default=False
+        Print one line per epoch: its training cost, validation R² (with
+        ``early_stopping``) and time.
+
+    Attributes
+    ----------
+    n_features_in_ : int
+        The number of features seen during :meth:`fit`.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        The feature names seen during :meth:`fit`, when ``X`` had string column names.
+    n_outputs_ : int
+        The number of targets.
+    target_mean_, target_scale_ : ndarray of shape (n_outputs_,)
+        Each target's mean and standard deviation (1 where it is 0), which
+        standardise it for training.
+    trainer_ : fastmlp.Trainer
+        The trained network, on standardised targets.
+    loss_curve_ : list of float
+        The training cost of each epoch trained, in standard units.
+    n_iter_ : int
+        The number of epochs trained.
+    validation_scores_ : list of float or None
+        With ``early_stopping``, the R² on the held-out data after each epoch
+        of :meth:`fit`; otherwise, and after a :meth:`partial_fit`, ``None``.
+    best_validation_score_ : float or None
+        The best of ``validation_scores_``.
+
+    See Also
+    --------
+    FastMLPClassifier : the classifier, whose conventions this follows.
+    sklearn.neural_network.MLPRegressor : scikit-learn's own perceptron.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import make_friedman1
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from sklearn.preprocessing import StandardScaler
+    >>> from fastmlp.sklearn import FastMLPRegressor
+    >>> X, y = make_friedman1(n_samples=1000, random_state=0)
+    >>> model = make_pipeline(StandardScaler(), FastMLPRegressor(random_state=0))
+    >>> model.fit(X[:800], y[:800]).score(X[800:], y[800:]) > 0.9
+    True
+    """
+
+    _score_name = "R²"
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True  # one output neuron per target
+        return tags
+
+    def __init__(
+        self,
+        hidden_layer_sizes=(100,),
+        *,
+        activation="relu",
+        learning_rate=0.01,
+        batch_size=32,
+        epochs=50,
+        l2=0.0,
+        momentum=0.9,
+        init="scaled",
+        schedule=None,
+        early_stopping=None,
+        validation_fraction=0.1,
+        dtype="float64",
+        threads=1,
+        fma=False,
+        random_state=None,
+        verbose=False,
+    ):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.learning_rate = learning_rate
+        self.batch_size = batch_size
+        self.epochs = epochs
+        self.l2 = l2
+        self.momentum = momentum
+        self.init = init
+        self.schedule = schedule
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.dtype = dtype
+        self.threads = threads
+        self.fma = fma
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def fit(self, X, y):
+        """Train a new network on ``(X, y)`` for ``epochs`` epochs.
+
+        Any network of an earlier ``fit`` or :meth:`partial_fit` is discarded.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The training inputs, dense; converted to ``dtype``.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            The targets: real numbers, one or several per sample.
+
+        Returns
+        -------
+        self : FastMLPRegressor
+            The fitted estimator.
+
+        Raises
+        ------
+        ValueError, TypeError
+            For a bad parameter or bad data, naming it, before any training.
+        fastmlp.DivergenceError
+            When training diverges: try a smaller ``learning_rate``. The
+            estimator is then left unfitted.
+        KeyboardInterrupt
+            As in :meth:`FastMLPClassifier.fit`: the whole epochs are kept.
         """
-        try:
-            return method(*args)
-        except BaseException as exc:
-            if not (isinstance(exc, KeyboardInterrupt) and getattr(self, "n_iter_", 0)):
-                self._forget_fit()
-            raise
+        return self._unfitted_on_failure(self._fit, X, y)
 
-    def _forget_fit(self):
-        for name in list(vars(self)):
-            if name.endswith("_") and not name.startswith("__"):
-                delattr(self, name)
+    def partial_fit(self, X, y):
+        """Train one epoch on ``(X, y)``, continuing the network trained so far.
+
+        The first call (on an estimator not yet fitted) builds the network and
+        takes the targets' means and scales from its data; later calls keep
+        them, and the parameters the network was built with.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The inputs of this chunk of training data.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Their targets, as many per sample as the first call's.
+
+        Returns
+        -------
+        self : FastMLPRegressor
+            The estimator, trained one more epoch.
+        """
+        if not hasattr(self, "trainer_"):
+            return self._unfitted_on_failure(self._partial_fit_first, X, y)
+        X, y = self._validated(X, y, self.trainer_.dtype, reset=False)
+        if y.shape[1] != self.n_outputs_:
+            raise ValueError(f"y has {y.shape[1]} targets per sample; the network was built for {self.n_outputs_}")
+        self._train(X, self._standardised(y), 1)
+        return self
+
+    def predict(self, X):
+        """The predicted targets.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The inputs.
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+            One value per target, in the targets' units, in float64 (the
+            network's outputs mapped back); 1-D when :meth:`fit` was given
+            1-D targets.
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=self.trainer_.dtype, order="C")
+        outputs = self.trainer_.forward(X).astype(np.float64)
+        outputs *= self.target_scale_
+        outputs += self.target_mean_
+        return outputs[:, 0] if self._one_target else outputs
+
+    # -- the work ------------------------------------------------------------
+
+    def _fit(self, X, y):
+        dtype = self._check_parameters()
+        X, y = self._validated(X, y, dtype, reset=True)
+        self._set_target_scale(y)
+        y = self._standardised(y)
+        rng = check_random_state(self.random_state)
+        self._start(X.shape[1], self.n_outputs_, rng)
+        validation_data = None
+        if self.early_stopping is not None:
+            X, X_val, y, y_val = self._split(X, y, rng)
+            validation_data = (X_val, y_val)
+        self._train(X, y, self.epochs, validation_data)
+        return self
+
+    def _partial_fit_first(self, X, y):
+        dtype = self._check_parameters()
+        X, y = self._validated(X, y, dtype, reset=True)
+        self._set_target_scale(y)
+        self._start(X.shape[1], self.n_outputs_, check_random_state(self.random_state))
+        self._train(X, self._standardised(y), 1)
+        return self
+
+    def _validated(self, X, y, dtype, reset):
+        """X checked and converted to ``dtype``, y to a 2-D float64 array of targets."""
+        X, y = validate_data(self, X, y, reset=reset, dtype=dtype, order="C", multi_output=True, y_numeric=True)
+        y = np.asarray(y, dtype=np.float64)
+        if reset:
+            self._one_target = y.ndim == 1
+        return X, y.reshape(len(y), -1)
+
+    def _set_target_scale(self, y):
+        self.n_outputs_ = y.shape[1]
+        self.target_mean_ = y.mean(axis=0)
+        scale = y.std(axis=0)
+        self.target_scale_ = np.where(scale > 0, scale, 1.0)
+
+    def _standardised(self, y):
+        return (y - self.target_mean_) / self.target_scale_
+
+    def _fit_trainer(self, X, y, epochs, validation_data, scores):
+        """The trainer's fit; with ``validation_data``, stopping early on its R²."""
+        best = None  # (R², epoch, training state)
+
+        def record(epoch):
+            score = None
+            if validation_data is not None:
+                X_val, y_val = validation_data
+                score = float(r2_score(y_val, self.trainer_.forward(X_val)))
+                scores.append(score)
+                nonlocal best
+                if best is None or score > best[0]:
+                    best = (score, epoch.epoch, self.trainer_._training_state(generator=False))
+                elif epoch.epoch - best[1] >= self.early_stopping:
+                    if self.verbose:
+                        self._report(epoch, score)
+                    return False
+            if self.verbose:
+                self._report(epoch, score)
+            return True
+
+        self.trainer_.fit(X, y, epochs, callbacks=record)
+        if best is not None and best[1] != len(self.trainer_.history):
+            self.trainer_._restore_training_state(best[2])
+
+    def _trainer_arguments(self, seed):
+        return dict(activation=self.activation, cost="quadratic", output_activation="identity",
+                    **self._common_trainer_arguments(seed))
+
+    def _split(self, X, y, rng):
+        try:
+            return train_test_split(X, y, test_size=self.validation_fraction, random_state=rng)
+        except ValueError as exc:
+            raise ValueError(
+                f"early_stopping: cannot hold out validation_fraction={self.validation_fraction} "
+                f"of {len(y)} samples: {exc}"
+            ) from exc
 
 
 def _classes_of(y, name):

@@ -14,7 +14,8 @@ from ._typing import BuildInfo, FloatArray
 
 # The codes are the same in every variant.
 _k = _dispatch.kernels
-_ACTIVATION_CODES = {"sigmoid": _k.SIGMOID, "relu": _k.RELU, "tanh": _k.TANH, "softmax": _k.SOFTMAX}
+_ACTIVATION_CODES = {"sigmoid": _k.SIGMOID, "relu": _k.RELU, "tanh": _k.TANH, "softmax": _k.SOFTMAX,
+                     "identity": _k.IDENTITY}
 _COST_CODES = {"quadratic": _k.QUADRATIC, "cross_entropy": _k.CROSS_ENTROPY, "log_likelihood": _k.LOG_LIKELIHOOD}
 
 

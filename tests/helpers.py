@@ -29,6 +29,16 @@ def contracts():
     return [False, True]
 
 
+def output_activations(cost):
+    """A hypothesis strategy for ``output_activation`` with ``cost``: the cost's own (None), or
+    any the quadratic cost takes."""
+    from hypothesis import strategies as st
+
+    if cost != "quadratic":
+        return st.just(None)
+    return st.sampled_from([None, "identity", "sigmoid", "relu", "tanh"])
+
+
 def mnist_dir():
     """Where the MNIST IDX files are: $FASTMLP_MNIST_DIR, else ../shared/data/mnist beside the repository."""
     return Path(os.environ.get("FASTMLP_MNIST_DIR", REPO.parent / "shared" / "data" / "mnist"))

@@ -15,6 +15,7 @@ from helpers import (
     assert_same_outputs_and_gradients,
     assert_trainers_agree,
     contracts,
+    output_activations,
 )
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -55,6 +56,7 @@ def configurations(draw):
     n = draw(st.one_of(st.integers(1, 40), st.integers(65, 150)))
     batch_size = draw(st.one_of(st.integers(1, 12), st.integers(n, n + 5), st.integers(30, 140)))
     costs = ["quadratic", "cross_entropy"] + (["log_likelihood"] if sizes[-1] > 1 else [])
+    cost = draw(st.sampled_from(costs))
     return dict(
         sizes=sizes,
         n=n,
@@ -63,7 +65,8 @@ def configurations(draw):
         float_targets=draw(st.booleans()),
         kwargs=dict(
             activation=draw(st.sampled_from(["sigmoid", "relu", "tanh"])),
-            cost=draw(st.sampled_from(costs)),
+            cost=cost,
+            output_activation=draw(output_activations(cost)),
             learning_rate=draw(st.sampled_from([0.01, 0.5, 3.0])),
             # λ·η/n stays below 1 for every n and η drawn here.
             l2=draw(st.sampled_from([0.0, 0.05, 0.3])),
@@ -84,7 +87,9 @@ def make_data(config):
     n, sizes = config["n"], config["sizes"]
     X = lay_out(rng.uniform(-2, 2, (n, sizes[0])), config["layout"])
     if config["float_targets"]:
-        y = rng.uniform(0, 1, (n, sizes[-1]))
+        # A linear output layer's targets may lie anywhere.
+        high = 3 if config["kwargs"]["output_activation"] == "identity" else 1
+        y = rng.uniform(1 - high, high, (n, sizes[-1]))
         if config["kwargs"]["cost"] == "log_likelihood":
             y /= y.sum(axis=1, keepdims=True)  # soft labels: the softmax's targets are distributions
     else:

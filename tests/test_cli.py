@@ -126,6 +126,9 @@ MISTAKES = [
     (["train", "--l2", "-1"], 2, "expected a finite number >= 0"),
     (["train", "--momentum", "1"], 2, "expected a number < 1 and >= 0"),
     (["train", "--init", "he"], 2, "invalid choice"),
+    (["train", "--output-activation", "softmax"], 2, "invalid choice: 'softmax'"),
+    (["train", "--cost", "cross_entropy", "--output-activation", "identity"], 1,
+     "cost='cross_entropy' needs output_activation='sigmoid'"),
     (["train", "--lr-decay", "10"], 2, "expected EVERY,FACTOR such as 10,0.5"),
     (["train", "--lr-decay", "0,0.5"], 2, "every must be >= 1"),
 ]
@@ -248,6 +251,20 @@ def test_train_with_the_improved_options(small_data, capsys, tmp_path):
     u = Trainer((784, 20, 10), activation="tanh", cost="log_likelihood", l2=2.5, momentum=0.5, init="scaled",
                 learning_rate=0.1, schedule=__import__("fastmlp").StepDecay(1, 0.5), seed=1)
     u.fit(X, y, 2)
+    assert all(np.array_equal(a, b) for a, b in zip(t.weights + t.biases, u.weights + u.biases))
+
+
+def test_output_activation_reaches_the_trainer_the_summary_and_the_saved_model(small_data, capsys, tmp_path):
+    model = tmp_path / "m.npz"
+    code, out, err = run(capsys, "train", "--output-activation", "identity", "--activation", "relu", "--lr", "0.01",
+                         "--epochs", "1", "--layers", "784,12,10", "--seed", "2", "--save", str(model))
+    assert code == 0, err
+    assert "784-12-10 relu network, quadratic cost over identity outputs, η = 0.01" in out.splitlines()[1]
+    t = Trainer.load(model)
+    assert t.output_activation == "identity"
+    (X, y), _ = small_data[0]
+    u = Trainer((784, 12, 10), activation="relu", output_activation="identity", learning_rate=0.01, seed=2)
+    u.fit(X, y, 1)
     assert all(np.array_equal(a, b) for a, b in zip(t.weights + t.biases, u.weights + u.biases))
 
 

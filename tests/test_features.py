@@ -64,6 +64,37 @@ def test_momentum_steps_are_the_velocity_recursion(cls):
 
 
 @pytest.mark.parametrize("cls", TRAINERS)
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_an_identity_output_is_the_linear_layer_and_its_nudges(cls, dtype):
+    """With output_activation="identity" the output is z = W·a + b itself, unbounded, and the
+    output nudge is a − y with no σ': one example's gradient for the last layer is (a − y)·a_hiddenᵀ."""
+    X, _ = toy(n=1)
+    y = np.array([[50.0, -20.0, 0.5]])
+    t = cls((6, 4, 3), activation="tanh", output_activation="identity", seed=3, dtype=dtype)
+    assert t.output_activation == "identity" and "output_activation='identity'" in repr(t)
+    f = t.dtype.type
+    # The hidden layer as a one-layer tanh network of the same weights computes it.
+    hidden = ReferenceTrainer((6, 4), activation="tanh", dtype=dtype, seed=0)
+    hidden._set_parameters([t.weights[0]], [t.biases[0]])
+    a1 = hidden.forward(X)[0]
+    z2 = np.add.accumulate(t.weights[1] * a1[None, :], axis=1)[:, -1] + t.biases[1]  # sums in order
+    output = t.forward(X)[0]
+    assert_same_bits(output, z2, "the output is z")
+    gw, gb = t.gradients(X, y)
+    delta = output - y[0].astype(t.dtype)
+    assert_same_bits(gb[1], delta / f(1), "output nudges: a − y")
+    assert_same_bits(gw[1], (delta[:, None] * a1[None, :]) / f(1), "last layer's gradient")
+    # Trained on targets far outside (0, 1), its outputs reach them: a sigmoid's could not.
+    rng = np.random.default_rng(0)
+    X = rng.uniform(-1, 1, (200, 6))
+    Y = X[:, :3] * np.array([3.0, -4.0, 2.0]) + 10.0
+    t = cls((6, 8, 3), activation="tanh", output_activation="identity", learning_rate=0.01, momentum=0.5,
+            init="scaled", batch_size=10, seed=1, dtype=dtype)
+    t.fit(X, Y, 60)
+    assert np.abs(t.forward(X) - Y).mean() < 0.2
+
+
+@pytest.mark.parametrize("cls", TRAINERS)
 def test_scaled_init_divides_standard_normals_by_root_fan_in(cls):
     t = cls((9, 4, 2), init="scaled", seed=7, dtype="float32")
     rng = np.random.default_rng(7)
@@ -196,6 +227,13 @@ BAD_OPTIONS = [
     (dict(momentum=1.0), ValueError, r"momentum must be finite, >= 0.0 and < 1.0, got 1.0"),
     (dict(momentum=-0.1), ValueError, "momentum must be finite"),
     (dict(init="xavier"), ValueError, "init must be one of 'standard', 'scaled'"),
+    (dict(output_activation="softmax"), ValueError,
+     "output_activation must be one of 'sigmoid', 'relu', 'tanh', 'identity', got 'softmax'"),
+    (dict(output_activation="linear"), ValueError, "output_activation must be one of"),
+    (dict(cost="cross_entropy", output_activation="identity"), ValueError,
+     "cost='cross_entropy' needs output_activation='sigmoid' \\(or None\\)"),
+    (dict(cost="log_likelihood", output_activation="sigmoid"), ValueError,
+     "cost='log_likelihood' needs output_activation='softmax'"),
     (dict(schedule="step"), TypeError, "schedule must be None, 'constant' or a fastmlp.StepDecay"),
     (dict(schedule=lambda e: 0.1), TypeError, "schedule must be None"),
 ]

@@ -18,6 +18,7 @@ from helpers import (
     assert_same_outputs_and_gradients,
     assert_trainers_agree,
     contracts,
+    output_activations,
 )
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -44,13 +45,15 @@ def wide_configurations(draw):
     n = draw(st.one_of(st.integers(1, min(most, 40)), st.integers(1, most)))
     batch_size = draw(st.one_of(st.integers(1, 14), st.integers(n, n + 5), st.integers(20, 300)))
     costs = ["quadratic", "cross_entropy"] + (["log_likelihood"] if sizes[-1] > 1 else [])
+    cost = draw(st.sampled_from(costs))
     return dict(
         sizes=sizes,
         n=n,
         by_layers=draw(st.sampled_from([True, None])),  # forced, or as the kernels choose
         kwargs=dict(
             activation=draw(st.sampled_from(["sigmoid", "relu", "tanh"])),
-            cost=draw(st.sampled_from(costs)),
+            cost=cost,
+            output_activation=draw(output_activations(cost)),
             learning_rate=draw(st.sampled_from([0.01, 0.5, 3.0])),
             l2=draw(st.sampled_from([0.0, 0.3])),
             momentum=draw(st.sampled_from([0.0, 0.9])),

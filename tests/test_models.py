@@ -80,7 +80,7 @@ def rewrite(path, **changes):
 
 BAD = [
     (dict(format=np.array("something-else")), "not a fastmlp model file"),
-    (dict(format_version=np.array(4)), "format version 4"),
+    (dict(format_version=np.array(5)), "format version 5"),
     (dict(weights_1=None), "no 'weights_1'"),
     (dict(weights_0=np.zeros((5, 6), np.float32)), r"'weights_0' is float32 \(5, 6\); expected float32 \(5, 7\)"),
     (dict(biases_1=np.zeros(3, np.float64)), r"'biases_1' is float64 \(3,\); expected float32"),
@@ -192,6 +192,36 @@ def test_the_contract_round_trips(tmp_path, cls):
             assert archive["fma"].dtype == np.bool_ and archive["fma"].shape == () and bool(archive["fma"]) is fma
             assert int(archive["format_version"]) == version
         assert cls.load(path).fma is fma
+
+
+@pytest.mark.parametrize("cls", [Trainer, ReferenceTrainer])
+@pytest.mark.parametrize("fma", [False, True])
+def test_a_named_output_activation_round_trips_in_version_4(tmp_path, cls, fma):
+    """An output layer other than the cost's own is saved, in format version 4 (which an older
+    fastmlp refuses rather than predict with the wrong output layer); the cost's own is not."""
+    X = np.random.default_rng(0).uniform(-1, 1, (20, 3))
+    for output, version in ((None, 3 if fma else 2), ("identity", 4), ("tanh", 4)):
+        path = tmp_path / f"{output}.npz"
+        t = cls((3, 4, 2), activation="relu", output_activation=output, seed=0, fma=fma)
+        t.fit(X, X[:, :2] * 5, 2)
+        t.save(path)
+        with np.load(path, allow_pickle=False) as archive:
+            assert int(archive["format_version"]) == version
+            assert ("output_activation" in archive.files) == (output is not None)
+        u = cls.load(path)
+        assert u.output_activation == t.output_activation and u.fma is fma
+        assert_same_bits(u.forward(X), t.forward(X))
+
+
+def test_an_output_activation_needs_version_4(tmp_path):
+    path = tmp_path / "m.npz"
+    Trainer((3, 2), output_activation="identity", seed=0).save(path)
+    rewrite(path, format_version=np.array(2))
+    with pytest.raises(ModelFileError, match="'output_activation' in format version 2"):
+        Trainer.load(path)
+    rewrite(path, format_version=np.array(4), output_activation=np.array("softmax"))
+    with pytest.raises(ModelFileError, match="output_activation must be one of"):
+        Trainer.load(path)
 
 
 def test_a_file_from_before_fma_loads_with_the_default_contract(trained):

@@ -1,4 +1,4 @@
-"""FastMLPClassifier: scikit-learn's conventions, its estimator checks, and its tools."""
+"""FastMLPClassifier and FastMLPRegressor: scikit-learn's conventions, its estimator checks, and its tools."""
 
 import json
 import pickle
@@ -14,7 +14,7 @@ pytest.importorskip(
 )
 
 from sklearn.base import clone  # noqa: E402
-from sklearn.datasets import load_digits, make_blobs  # noqa: E402
+from sklearn.datasets import load_digits, make_blobs, make_friedman1  # noqa: E402
 from sklearn.exceptions import NotFittedError  # noqa: E402
 from sklearn.model_selection import GridSearchCV, train_test_split  # noqa: E402
 from sklearn.pipeline import make_pipeline  # noqa: E402
@@ -23,7 +23,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 from sklearn.utils.validation import check_is_fitted  # noqa: E402
 
 from fastmlp import DivergenceError, StepDecay, Trainer  # noqa: E402
-from fastmlp.sklearn import FastMLPClassifier  # noqa: E402
+from fastmlp.sklearn import FastMLPClassifier, FastMLPRegressor  # noqa: E402
 
 
 def network(model):
@@ -74,7 +74,25 @@ EVERYTHING_ELSE = FastMLPClassifier(
 )
 
 
-@parametrize_with_checks([FastMLPClassifier(), EVERYTHING_ELSE])
+#: The regressor's, likewise.
+REGRESSOR_EVERYTHING_ELSE = FastMLPRegressor(
+    (20, 10),
+    activation="tanh",
+    learning_rate=0.05,
+    batch_size=16,
+    epochs=40,
+    l2=1e-3,
+    momentum=0.5,
+    init="standard",
+    schedule=StepDecay(every=10),
+    early_stopping=5,
+    validation_fraction=0.2,
+    dtype="float32",
+    fma=True,
+)
+
+
+@parametrize_with_checks([FastMLPClassifier(), EVERYTHING_ELSE, FastMLPRegressor(), REGRESSOR_EVERYTHING_ELSE])
 def test_sklearn_check(estimator, check):
     check(estimator)
 
@@ -158,6 +176,7 @@ COSTS = [
     dict(cost="cross_entropy"),
     dict(cost="quadratic", learning_rate=1.0),
     dict(cost="quadratic", activation="tanh"),
+    dict(cost="quadratic", output_activation="identity", learning_rate=0.05),
 ]
 
 
@@ -288,11 +307,13 @@ def test_every_parameter_reaches_the_trainer(blobs):
     X, y = blobs
     schedule = StepDecay(every=2, factor=0.5)
     model = FastMLPClassifier(
-        (6,), activation="relu", cost="cross_entropy", learning_rate=0.25, batch_size=7, epochs=3, l2=0.5,
-        momentum=0.5, init="standard", schedule=schedule, dtype="float32", threads=2, random_state=0,
+        (6,), activation="relu", cost="quadratic", output_activation="tanh", learning_rate=0.25, batch_size=7,
+        epochs=3, l2=0.5, momentum=0.5, init="standard", schedule=schedule, dtype="float32", threads=2,
+        random_state=0,
     ).fit(X, y)
     t = model.trainer_
-    assert (t.layer_sizes, t.activation, t.cost, t.learning_rate) == ((5, 6, 3), "relu", "cross_entropy", 0.25)
+    assert (t.layer_sizes, t.activation, t.cost, t.learning_rate) == ((5, 6, 3), "relu", "quadratic", 0.25)
+    assert t.output_activation == "tanh"
     assert (t.batch_size, t.l2, t.momentum, t.init, t.schedule) == (7, 0.5, 0.5, "standard", schedule)
     assert (t.dtype, t.threads) == (np.float32, 2)
     assert len(t.history) == 3
@@ -486,7 +507,7 @@ def test_an_interrupted_fit_keeps_the_whole_epochs(blobs, monkeypatch):
     """Ctrl-C (here raised after the third epoch's report) propagates; the estimator keeps the three epochs."""
     X, y = blobs
 
-    def interrupt_at_3(self, record):
+    def interrupt_at_3(self, record, score=None):
         if record.epoch == 3:
             raise KeyboardInterrupt
 
@@ -569,3 +590,95 @@ def test_mnist_subset(mnist):
     (X, y), (X_test, y_test) = mnist
     model = FastMLPClassifier(epochs=5, random_state=0).fit(X[:20000], y[:20000])
     assert model.score(X_test, y_test) > 0.93  # 0.942 when written
+
+
+# -- the regressor ------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def friedman():
+    """Friedman's first regression problem, its features standardised, its targets moved far from
+    0 and scaled up."""
+    X, y = make_friedman1(n_samples=600, noise=0.5, random_state=0)
+    return StandardScaler().fit_transform(X), 1000 + 40 * y
+
+
+def test_regressor_learns_in_the_targets_units(friedman):
+    """The targets are standardised for training and the predictions mapped back: targets far
+    from 0 and of any scale train as well as standard ones would, and come back in their units."""
+    X, y = friedman
+    model = FastMLPRegressor(random_state=0).fit(X[:500], y[:500])
+    assert model.score(X[500:], y[500:]) > 0.85
+    assert model.target_mean_.shape == model.target_scale_.shape == (1,) and model.n_outputs_ == 1
+    np.testing.assert_allclose(model.target_mean_, [y[:500].mean()])
+    np.testing.assert_allclose(model.target_scale_, [y[:500].std()])
+    prediction = model.predict(X[500:])
+    assert prediction.shape == (100,) and prediction.dtype == np.float64
+    # The network itself has a linear output layer trained on standard targets.
+    trainer = model.trainer_
+    assert trainer.output_activation == "identity" and trainer.cost == "quadratic"
+    outputs = trainer.forward(X[500:])[:, 0]
+    assert_same_bits(prediction, outputs * model.target_scale_[0] + model.target_mean_[0])
+
+
+def test_regressor_takes_several_targets(friedman):
+    X, y = friedman
+    Y = np.column_stack([y, -3 * y + 7, X[:, 0]])
+    model = FastMLPRegressor(random_state=0).fit(X, Y)
+    assert model.n_outputs_ == 3 and model.trainer_.layer_sizes[-1] == 3
+    assert model.predict(X).shape == (600, 3)
+    assert model.score(X, Y) > 0.85
+    # A single target given as a column keeps its column.
+    assert FastMLPRegressor(epochs=2, random_state=0).fit(X, y[:, None]).predict(X).shape == (600, 1)
+    with pytest.raises(ValueError, match="3 targets per sample; the network was built for 1"):
+        FastMLPRegressor(epochs=1, random_state=0).partial_fit(X, y).partial_fit(X, Y)
+
+
+def test_regressor_partial_fit_epochs_are_fit_epochs(friedman):
+    X, y = friedman
+    stepwise = FastMLPRegressor(random_state=4)
+    for _ in range(3):
+        stepwise.partial_fit(X, y)
+    at_once = FastMLPRegressor(epochs=3, random_state=4).fit(X, y)
+    for l, (p, q) in enumerate(zip(network(stepwise), network(at_once))):
+        assert_same_bits(p, q, f"parameter {l}")
+    assert stepwise.loss_curve_ == at_once.loss_curve_ and stepwise.n_iter_ == 3
+    assert_same_bits(stepwise.predict(X), at_once.predict(X))
+
+
+def test_regressor_early_stopping_keeps_the_best_r2(friedman):
+    X, y = friedman
+    y = y + np.random.default_rng(0).normal(0, 200, y.shape)  # noisy: R² stops improving
+    model = FastMLPRegressor(early_stopping=3, epochs=500, validation_fraction=0.3, random_state=0).fit(X, y)
+    scores = model.validation_scores_
+    assert len(scores) == model.n_iter_ < 500
+    best = int(np.argmax(scores))
+    assert model.best_validation_score_ == scores[best] and model.n_iter_ == best + 1 + 3
+    # The R² is that of the held-out part: the split train_test_split makes from the same generator.
+    rng = np.random.RandomState(0)
+    rng.randint(np.iinfo(np.int32).max)  # the trainer's seed is drawn first
+    _, X_val, _, y_val = train_test_split(X, y, test_size=0.3, random_state=rng)
+    assert model.score(X_val, y_val) == pytest.approx(scores[best], abs=1e-12)
+    again = FastMLPRegressor(early_stopping=3, epochs=best + 1, validation_fraction=0.3, random_state=0).fit(X, y)
+    for l, (p, q) in enumerate(zip(network(again), network(model))):
+        assert_same_bits(p, q, f"parameter {l}")
+
+
+def test_regressor_verbose_prints_r2(friedman, capsys):
+    X, y = friedman
+    FastMLPRegressor(epochs=2, early_stopping=5, verbose=True, random_state=0).fit(X, y)
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2 and all(", validation R² " in line for line in lines)
+
+
+def test_regressor_refuses_what_it_cannot_train(friedman):
+    X, y = friedman
+    with pytest.raises(ValueError, match="learning_rate must be finite"):
+        FastMLPRegressor(learning_rate=-1).fit(X, y)
+    with pytest.raises(DivergenceError):
+        FastMLPRegressor(learning_rate=1e6, random_state=0).fit(X, y)
+    model = FastMLPRegressor(epochs=1)
+    with pytest.raises(ValueError):
+        model.fit(X, np.array(["a"] * len(X)))
+    with pytest.raises(NotFittedError):
+        model.predict(X)
