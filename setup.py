@@ -216,7 +216,10 @@ class BuildExt(build_ext):
             ext.define_macros += [("FASTMLP_CFLAGS", f'"{description}"'), ("FASTMLP_VARIANT", f'"{variant}"')]
             if kind == "fused":
                 ext.define_macros.append(("FASTMLP_FUSED", "1"))
-                ext.libraries.append("m")  # fma and fmaf, where the target has no instruction for them
+            if cc.compiler_type != "msvc":
+                # sqrt (Adam) and, in the fused modules, fma and fmaf, where the target has no
+                # instruction for them.
+                ext.libraries.append("m")
             if VECTOR_BYTES:
                 ext.define_macros.append(("FASTMLP_VECTOR_BYTES", VECTOR_BYTES))
             stamp = " ".join(flags + ext.extra_link_args) + repr(ext.define_macros)

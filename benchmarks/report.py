@@ -1,7 +1,7 @@
 """Measure fastmlp's epochs against its peers, in one run, and print a markdown report.
 
     python benchmarks/report.py [--repeats 3] [--quick] [--widths | --no-widths | --time-to-accuracy | --variants | --fma
-                                                         | --regression]
+                                                         | --regression | --adam]
 
 Peers: fastmlp's Trainer; idiomatic NumPy (benchmarks/peers.py); PyTorch
 on the CPU when installed (pip install '.[bench]'). Every figure is the
@@ -11,7 +11,8 @@ median of several epochs of the same run, on MNIST's training images
 the width sweep, networks 784-w-w-10 from 16 to 4096 units wide; the fused
 contract (fma=True) against the default one and PyTorch on wide networks;
 the time to a test accuracy of the README's two recipes; FastMLPRegressor
-against scikit-learn's MLPRegressor (``--regression``); and, in a build
+against scikit-learn's MLPRegressor (``--regression``); Adam's epoch against
+SGD's (``--adam``); and, in a build
 with FASTMLP_NATIVE=1, the kernels chosen for this CPU against a
 ``-march=native`` build of them. The machine's limit is measured by
 benchmarks/peak.c, the kernels' register tile on data in L1, without and
@@ -244,6 +245,36 @@ def wide_memory_bound(dtype, sizes, batch_size, n):
     return (3 * parameters + buffers + targets) / 2**20 + 16
 
 
+#: What an Adam epoch may cost, at most, in SGD epochs (batch 64, 784-256-10).
+ADAM_TARGET = 1.3
+
+
+def print_adam_cost(X, y, repeats):
+    """An epoch of SGD, of momentum and of Adam on the 784-256-10 ReLU network at batch 64,
+    one thread, each dtype: the median of ``repeats`` epochs of each, taken in turns."""
+    print("\n## Adam's step against SGD's (784-256-10, ReLU, batch 64, one thread)\n")
+    print("| dtype | SGD epoch | momentum | Adam | Adam / SGD |\n|---|---|---|---|---|")
+    checks = []
+    optimizers = {"sgd": dict(learning_rate=0.1), "momentum": dict(learning_rate=0.1, momentum=0.9),
+                  "adam": dict(optimizer="adam", learning_rate=0.001)}
+    for dtype in ("float32", "float64"):
+        Xd = np.ascontiguousarray(X, dtype=dtype)
+        trainers = {name: Trainer((784, 256, 10), activation="relu", cost="log_likelihood", init="scaled",
+                                  batch_size=64, seed=0, dtype=dtype, **kwargs)
+                    for name, kwargs in optimizers.items()}
+        seconds = {name: [] for name in trainers}
+        for _ in range(repeats):
+            for name, trainer in trainers.items():
+                start = time.perf_counter()
+                trainer.fit(Xd, y, 1)
+                seconds[name].append(time.perf_counter() - start)
+        median = {name: statistics.median(times) for name, times in seconds.items()}
+        ratio = median["adam"] / median["sgd"]
+        print(f"| {dtype} | {median['sgd']:.3f} s | {median['momentum']:.3f} s | {median['adam']:.3f} s | {ratio:.2f} |")
+        checks.append((f"{dtype}: an Adam epoch ≤ {ADAM_TARGET}× an SGD one", ratio <= ADAM_TARGET, f"{ratio:.2f}×"))
+    return checks
+
+
 def regression_problems():
     """The regression problems of scikit-learn's own examples that need no download: the diabetes
     data, Friedman's first problem and a linear one, each (name, X, y)."""
@@ -311,7 +342,13 @@ def main(argv=None):
                       help="only the fused contract (fma=True) against the default one and PyTorch")
     part.add_argument("--regression", action="store_true",
                       help="only FastMLPRegressor against scikit-learn's MLPRegressor")
+    part.add_argument("--adam", action="store_true", help="only Adam's epoch against SGD's")
     args = parser.parse_args(argv)
+    if args.adam:
+        X, y, data = load()
+        print(f"- data: {data}; {machine()[0]}")
+        print_targets(print_adam_cost(X, y, max(args.repeats, 5)))
+        return
     if args.regression:
         print_targets(print_regression(max(args.repeats, 3)))
         return
@@ -360,6 +397,7 @@ def main(argv=None):
     if not args.no_widths:
         checks += print_width_sweep(X, y, args.repeats, limits, has_torch)
         checks += print_fused(X, y, args.repeats, no_fma, fma, has_torch)
+        checks += print_adam_cost(X, y, max(args.repeats, 5))
         for dtype in ("float64", "float32"):
             sizes, batch = (784, 1024, 1024, 10), 256
             memory = peak_memory(dtype, sizes, batch, SWEEP_SETTINGS)

@@ -30,6 +30,7 @@ COSTS = {"quadratic": None, "cross_entropy": "sigmoid", "log_likelihood": "softm
 #: What the output layer may compute with the quadratic cost (the other costs fix theirs).
 OUTPUT_ACTIVATIONS = ("sigmoid", "relu", "tanh", "identity")
 INITS = ("standard", "scaled")
+OPTIMIZERS = ("sgd", "adam")
 DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 MAX_THREADS = 256
 #: Multiply-adds per call into the epoch's arithmetic: whole mini-batches of
@@ -122,7 +123,7 @@ def _check_layer_sizes(layer_sizes):
     return tuple(int(n) for n in sizes)
 
 
-def _check_parameter_memory(sizes, dtype, momentum=0.0):
+def _check_parameter_memory(sizes, dtype, slots=0):
     """Refuse, before allocating anything, a network whose parameters cannot fit in memory."""
     count = sum((n_in + 1) * n_out for n_in, n_out in zip(sizes[:-1], sizes[1:]))
     needed = count * dtype.itemsize
@@ -131,8 +132,8 @@ def _check_parameter_memory(sizes, dtype, momentum=0.0):
     except (AttributeError, OSError, ValueError):
         available = 2**63
     # The parameters are drawn in float64, and training holds a gradient of
-    # the same size (and velocities, with momentum).
-    training = count * 8 + (3 if momentum else 2) * needed
+    # the same size (and the optimizer's state: velocities, or Adam's moments).
+    training = count * 8 + (2 + slots) * needed
     if training > available:
         raise MemoryError(
             f"layer_sizes {sizes} has {count:,} weights and biases: {needed / 2**30:,.1f} GiB in "
@@ -170,6 +171,18 @@ def _check_bool(name, value):
     if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name} must be True or False, got {value!r} of type {type(value).__name__}")
     return bool(value)
+
+
+def _check_betas(betas, dtype):
+    """Adam's (β1, β2): a pair of reals in [0, 1), each < 1 in the dtype too."""
+    if isinstance(betas, (str, bytes)) or not hasattr(betas, "__len__") or len(betas) != 2:
+        raise TypeError(f"betas must be a pair (beta1, beta2), got {betas!r}")
+    pair = tuple(_check_real(f"betas[{i}]", b, 0.0, 1.0, high_open=True) for i, b in enumerate(betas))
+    for i, b in enumerate(pair):
+        if dtype.type(b) >= 1:
+            raise ValueError(f"betas[{i}] {b} is 1.0 in {dtype.name}: its average would never move; it must be "
+                             f"< 1 there")
+    return pair
 
 
 def _check_choice(name, value, choices):
@@ -279,7 +292,25 @@ class BaseTrainer:
     momentum : float
         μ in [0, 1): with μ > 0, each step is ``v ← μ·v − (η/m)·Σ ∂C_x/∂w``,
         ``w ← w + v``, with a velocity v per weight and bias (kept by
-        :meth:`save`).
+        :meth:`save`). Only with ``optimizer="sgd"``.
+    nesterov : bool
+        Nesterov's momentum (needs ``momentum`` > 0), in PyTorch's form: the
+        velocity is as above, and the step looks ahead along it,
+        ``w ← w + (μ·v − (η/m)·Σ ∂C_x/∂w)`` with the new v.
+    optimizer : {"sgd", "adam"}
+        ``"sgd"``: the steps above. ``"adam"``: Kingma and Ba's Adam, as
+        PyTorch's ``Adam`` computes it, bias correction included: with g the
+        mini-batch's mean gradient and t the step's number (counted over
+        every ``fit``), ``m ← β1·m + (1 − β1)·g``, ``v ← β2·v + (1 − β2)·g²``,
+        ``w ← w − η/(1 − β1^t) · m / (√v/√(1 − β2^t) + ε)``. It takes a
+        much smaller ``learning_rate`` than SGD (0.001 is usual). ``l2`` is
+        then decoupled weight decay, as in AdamW: the same factor
+        ``1 − η·λ/n`` scales the weights before each step, apart from the
+        gradient, so Adam's scaling does not weaken it where gradients are large.
+    betas : pair of float
+        Adam's (β1, β2), each in [0, 1); PyTorch's default (0.9, 0.999).
+    eps : float
+        Adam's ε > 0, added to the root in the denominator; 1e-8 as in PyTorch.
     init : {"standard", "scaled"}
         Initial weights drawn from N(0, 1) (the classic network) or from
         N(0, 1/n_in), n_in the inputs of the neuron, which keeps large layers
@@ -329,6 +360,10 @@ class BaseTrainer:
     activation: str
     cost: str
     output_activation: str
+    optimizer: str
+    betas: tuple[float, float]
+    eps: float
+    nesterov: bool
     dtype: np.dtype[Any]
     learning_rate: float
     batch_size: int
@@ -360,6 +395,10 @@ class BaseTrainer:
         batch_size: int = 10,
         l2: float = 0.0,
         momentum: float = 0.0,
+        nesterov: bool = False,
+        optimizer: str = "sgd",
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
         init: str = "standard",
         schedule: StepDecay | str | None = None,
         seed: int | np.random.SeedSequence | None = None,
@@ -381,6 +420,16 @@ class BaseTrainer:
         if self.dtype.type(self.momentum) >= 1:
             raise ValueError(f"momentum {self.momentum} is 1.0 in {self.dtype.name}: the velocities would never "
                              f"decay; it must be < 1 there")
+        self.nesterov = _check_bool("nesterov", nesterov)
+        if self.nesterov and not self.momentum:
+            raise ValueError("nesterov=True needs momentum > 0: it looks ahead along the velocity")
+        self.optimizer = _check_choice("optimizer", optimizer, OPTIMIZERS)
+        if self.optimizer == "adam" and self.momentum:
+            raise ValueError("momentum belongs to optimizer='sgd'; Adam has its own, betas[0]")
+        self.betas = _check_betas(betas, self.dtype)
+        self.eps = _check_real("eps", eps, 0.0)
+        if not self.dtype.type(self.eps) > 0:
+            raise ValueError(f"eps must be > 0 in {self.dtype.name}, got {self.eps}")
         self.init = _check_choice("init", init, INITS)
         self.schedule = _check_schedule(schedule)
         self.threads = _check_int("threads", threads, 1)
@@ -388,15 +437,26 @@ class BaseTrainer:
             raise ValueError(f"threads must be <= {MAX_THREADS}, got {self.threads}")
         self.fma = _check_bool("fma", fma)
         self.seed = _check_seed(seed)
-        _check_parameter_memory(self.layer_sizes, self.dtype, self.momentum)
+        _check_parameter_memory(self.layer_sizes, self.dtype, self._slot_count())
         # One caller at a time: fit, forward, gradients and save hold it (see the class docstring).
         self._lock = threading.RLock()
         self._rng = np.random.default_rng(seed)
         self.history = History()  # every epoch this trainer has trained, over all fit calls
         self.dataset = None  # what it is trained on, if the caller says: kept in saved models
         self._set_parameters(*self._initial_parameters())
-        if self.momentum:
-            self._set_velocities([np.zeros_like(w) for w in self.weights], [np.zeros_like(b) for b in self.biases])
+        self._reset_optimizer()
+
+    def _slot_count(self):
+        """Arrays shaped like the parameters that the optimizer keeps: Adam's two moments, the
+        velocity of momentum, or none."""
+        return 2 if self.optimizer == "adam" else 1 if self.momentum else 0
+
+    def _reset_optimizer(self):
+        """The optimizer's state as before the first step: zero velocities or moments, and
+        Adam's powers β1^t, β2^t at t = 0."""
+        zeros = [np.zeros_like(w) for w in self.weights], [np.zeros_like(b) for b in self.biases]
+        self._set_slots([zeros] * self._slot_count())
+        self._adam_powers = np.ones(2)
 
     def _output_named(self):
         """Whether the output activation is not the one the cost gives when none is named."""
@@ -407,12 +467,13 @@ class BaseTrainer:
     def _set_parameters(self, weights, biases):
         raise NotImplementedError
 
-    def _set_velocities(self, weights, biases):
-        """Set the momentum velocities (shaped like the weights and biases)."""
+    def _set_slots(self, slots):
+        """Set the optimizer's state arrays: a ``(weights, biases)`` pair of lists, shaped like the
+        parameters, per slot (see _slot_count)."""
         raise NotImplementedError
 
-    def _velocities(self):
-        """The momentum velocities, ``(weights, biases)`` lists, or None without momentum."""
+    def _slots(self):
+        """The optimizer's state arrays, a ``(weights, biases)`` pair of lists per slot, live."""
         raise NotImplementedError
 
     def _epoch_buffers(self, n_samples):
@@ -664,17 +725,16 @@ class BaseTrainer:
         return history
 
     def _training_state(self, generator=True):
-        """What training changes: parameters, velocities and (unless told not to) the generator."""
-        velocities = self._velocities()
-        if velocities is not None:
-            velocities = tuple([v.copy() for v in part] for part in velocities)
-        return self._copy_parameters(), velocities, self._rng.bit_generator.state if generator else None
+        """What training changes: parameters, the optimizer's state and (unless told not to) the generator."""
+        slots = [tuple([v.copy() for v in part] for part in slot) for slot in self._slots()]
+        optimizer = slots, self._adam_powers.copy()
+        return self._copy_parameters(), optimizer, self._rng.bit_generator.state if generator else None
 
     def _restore_training_state(self, state):
-        parameters, velocities, generator_state = state
+        parameters, (slots, powers), generator_state = state
         self._set_parameters(*parameters)
-        if velocities is not None:
-            self._set_velocities(*velocities)
+        self._set_slots(slots)
+        self._adam_powers = powers.copy()
         if generator_state is not None:
             self._rng.bit_generator.state = generator_state
 
@@ -690,8 +750,9 @@ class BaseTrainer:
         Raises :class:`fastmlp.ModelFileError` for a missing, corrupt or
         incompatible file. The loaded trainer predicts exactly as the saved
         one did, and trains on exactly as it would have: the arithmetic
-        contract (``fma``), the momentum velocities and the random
-        generator's state are restored too. (A version 1 file holds neither
+        contract (``fma``), the optimizer's state (momentum's velocities,
+        Adam's moments and step count) and the random generator's state are
+        restored too. (A version 1 file holds neither
         velocities nor generator; training then shuffles from a fresh
         generator.)
         """
@@ -703,8 +764,10 @@ class BaseTrainer:
         except (TypeError, ValueError, KeyError) as exc:
             raise model_file.ModelFileError(f"{os.fspath(path)}: {exc}") from exc
         trainer._set_parameters(weights, biases)
-        if state["velocities"] is not None:
-            trainer._set_velocities(*state["velocities"])
+        if state["slots"] is not None:
+            trainer._set_slots(state["slots"])
+        if state["adam_powers"] is not None:
+            trainer._adam_powers = state["adam_powers"]
         train_cost, validation, seconds = history
         for epoch, (cost, accuracy, secs) in enumerate(zip(train_cost, validation, seconds), 1):
             accuracy = None if np.isnan(accuracy) else float(accuracy)
@@ -769,13 +832,14 @@ class BaseTrainer:
         return all(np.isfinite(p).all() for p in (*self.weights, *self.biases))
 
     def __repr__(self) -> str:
-        # cost, output_activation, l2, momentum, init, schedule and fma are shown only when not at their defaults.
+        # The options after activation are shown only when not at their defaults.
         extra = "".join(
             f", {name}={value!r}"
             for name, value, default in (
                 ("cost", self.cost, "quadratic"),
                 ("output_activation", self.output_activation, COSTS[self.cost] or self.activation),
-                ("l2", self.l2, 0.0), ("momentum", self.momentum, 0.0),
+                ("l2", self.l2, 0.0), ("momentum", self.momentum, 0.0), ("nesterov", self.nesterov, False),
+                ("optimizer", self.optimizer, "sgd"), ("betas", self.betas, (0.9, 0.999)), ("eps", self.eps, 1e-8),
                 ("init", self.init, "standard"), ("schedule", self.schedule, None), ("fma", self.fma, False),
             )
             if value != default

@@ -12,6 +12,58 @@ cdef extern from "kernels/kernels.h" nogil:
     # acc + x·y as the module's arithmetic contract computes it (kernels/element.h).
     double madd_f64(double acc, double x, double y)
     float madd_f32(float acc, float x, float y)
+    # The optimizer's rule and its factors for one step (kernels/rule.h), and its step on one
+    # weight (kernels/element.h).
+    enum:
+        FASTMLP_PLAIN
+        FASTMLP_MOMENTUM
+        FASTMLP_NESTEROV
+        FASTMLP_ADAM
+    ctypedef struct Rule "fastmlp_rule":
+        int kind
+        double step, decay, mu, scale, beta1, rest1, beta2, rest2, root, eps, rate
+        Py_ssize_t second
+    void take_step_f64(double* w, double s, const Rule* rule, double* state)
+    void take_step_f32(float* w, float s, const Rule* rule, float* state)
+
+cpdef enum:
+    # The optimizers' rules; fastmlp/trainer.py maps the trainer's settings to them.
+    PLAIN = FASTMLP_PLAIN
+    MOMENTUM = FASTMLP_MOMENTUM
+    NESTEROV = FASTMLP_NESTEROV
+    ADAM = FASTMLP_ADAM
+
+
+cdef struct Optimizer:
+    # What an epoch's steps use, as given: the rule, and in float64 the epoch's η, the decay
+    # factor d, μ, Adam's β1, β2 and ε. Each step's Rule rounds them to the dtype.
+    int kind
+    double eta, decay, mu, beta1, beta2, eps
+
+
+cdef inline void step_rule(Rule* rule, const Optimizer* opt, Py_ssize_t m, double* powers,
+                           Py_ssize_t second, const floating* any) noexcept nogil:
+    """The Rule of one step over m examples (fastmlp.reference, rules 7 and 10), each factor
+    rounded to the dtype of ``any`` once; for Adam, after the powers β1^t and β2^t advance
+    (powers[0] and powers[1], in float64), and with the second moments ``second`` values
+    after the first."""
+    cdef floating one = 1
+    rule.kind = opt.kind
+    rule.step = <floating>opt.eta / <floating>m
+    rule.decay = <floating>opt.decay
+    rule.mu = <floating>opt.mu
+    rule.second = second
+    if opt.kind == ADAM:
+        powers[0] = powers[0] * opt.beta1
+        powers[1] = powers[1] * opt.beta2
+        rule.scale = one / <floating>m
+        rule.beta1 = <floating>opt.beta1
+        rule.rest1 = one - <floating>opt.beta1
+        rule.beta2 = <floating>opt.beta2
+        rule.rest2 = one - <floating>opt.beta2
+        rule.root = <floating>(1.0 / sqrt(1.0 - powers[1]))
+        rule.rate = <floating>(opt.eta / (1.0 - powers[0]))
+        rule.eps = <floating>opt.eps
 
 
 cdef inline floating madd(floating acc, floating x, floating y) noexcept nogil:
@@ -207,11 +259,11 @@ cdef floating output_deltas(const Net* net, const floating* y, const floating* a
     return error
 
 
-cdef inline void take_step(floating* w, floating* v, floating s, floating step, floating decay,
-                           floating mu) noexcept nogil:
-    """One weight's step from its finished sum s (contract 7), with velocity v unless NULL."""
-    if v != NULL:
-        v[0] = madd(mu * v[0], -step, s)
-        w[0] = madd(v[0], decay, w[0]) if FUSED_CONTRACT else decay * w[0] + v[0]
+cdef inline void take_step(floating* w, floating* state, floating s,
+                           const Rule* rule) noexcept nogil:
+    """One weight's step from its finished sum s (the rule's, kernels/element.h), with its state
+    (velocity, or Adam's first moment) at ``state``."""
+    if floating is double:
+        take_step_f64(w, s, rule, state)
     else:
-        w[0] = madd(decay * w[0], -step, s)  # decay·w is w when decay is 1
+        take_step_f32(w, s, rule, state)

@@ -26,13 +26,11 @@ cdef extern from "kernels/kernels.h" nogil:
     void nudge_block_f64(const double* a, const Py_ssize_t* idx, Py_ssize_t a_stride,
                          const double* d, Py_ssize_t d_stride, Py_ssize_t i0, Py_ssize_t i1,
                          int first, const double* g_in, Py_ssize_t in_stride,
-                         double* g_out, Py_ssize_t out_stride, int step_out, double step,
-                         double decay, double mu, double* vel)
+                         double* g_out, Py_ssize_t out_stride, const Rule* rule, double* vel)
     void nudge_block_f32(const float* a, const Py_ssize_t* idx, Py_ssize_t a_stride,
                          const float* d, Py_ssize_t d_stride, Py_ssize_t i0, Py_ssize_t i1,
                          int first, const float* g_in, Py_ssize_t in_stride,
-                         float* g_out, Py_ssize_t out_stride, int step_out, float step,
-                         float decay, float mu, float* vel)
+                         float* g_out, Py_ssize_t out_stride, const Rule* rule, float* vel)
     void one_example_rows_f64(const double* a, Py_ssize_t rows, const double* d, double step,
                               double* w, Py_ssize_t stride)
     void one_example_rows_f32(const float* a, Py_ssize_t rows, const float* d, float step,
@@ -46,13 +44,11 @@ cdef extern from "kernels/kernels.h" nogil:
     void nudge_narrow_f64(const double* a, const Py_ssize_t* idx, Py_ssize_t a_stride,
                           const double* d, Py_ssize_t d_stride, Py_ssize_t i0, Py_ssize_t i1,
                           int first, const double* g_in, Py_ssize_t in_stride,
-                          double* g_out, Py_ssize_t out_stride, int step_out, double step,
-                          double decay, double mu, double* vel)
+                          double* g_out, Py_ssize_t out_stride, const Rule* rule, double* vel)
     void nudge_narrow_f32(const float* a, const Py_ssize_t* idx, Py_ssize_t a_stride,
                           const float* d, Py_ssize_t d_stride, Py_ssize_t i0, Py_ssize_t i1,
                           int first, const float* g_in, Py_ssize_t in_stride,
-                          float* g_out, Py_ssize_t out_stride, int step_out, float step,
-                          float decay, float mu, float* vel)
+                          float* g_out, Py_ssize_t out_stride, const Rule* rule, float* vel)
     void weighted_sums_narrow_f64(int examples, const double* const* a, Py_ssize_t n_in,
                                   const double* w, Py_ssize_t stride, double* const* z)
     void weighted_sums_narrow_f32(int examples, const float* const* a, Py_ssize_t n_in,
@@ -258,34 +254,33 @@ cdef inline void nudge_group(Py_ssize_t group, const floating* a, const Py_ssize
                              Py_ssize_t a_stride, const floating* d, Py_ssize_t d_stride,
                              Py_ssize_t i0, Py_ssize_t i1, const floating* g,
                              Py_ssize_t g_stride, floating* out, Py_ssize_t out_stride,
-                             int step_out, floating step, floating decay, floating mu,
-                             floating* vel) noexcept nogil:
+                             const Rule* rule, floating* vel) noexcept nogil:
     """nudge_block (group: LANES outputs) or nudge_narrow (a unit vector's) of kernels/sweeps.h."""
     if group == lanes(g):
         if floating is double:
             nudge_block_f64(a, a_idx, a_stride, d, d_stride, i0, i1, i0 == 0, g, g_stride,
-                            out, out_stride, step_out, step, decay, mu, vel)
+                            out, out_stride, rule, vel)
         else:
             nudge_block_f32(a, a_idx, a_stride, d, d_stride, i0, i1, i0 == 0, g, g_stride,
-                            out, out_stride, step_out, step, decay, mu, vel)
+                            out, out_stride, rule, vel)
     elif floating is double:
         nudge_narrow_f64(a, a_idx, a_stride, d, d_stride, i0, i1, i0 == 0, g, g_stride,
-                         out, out_stride, step_out, step, decay, mu, vel)
+                         out, out_stride, rule, vel)
     else:
         nudge_narrow_f32(a, a_idx, a_stride, d, d_stride, i0, i1, i0 == 0, g, g_stride,
-                         out, out_stride, step_out, step, decay, mu, vel)
+                         out, out_stride, rule, vel)
 
 
 cdef void nudge_rows(const Net* net, Py_ssize_t l, Py_ssize_t k0, Py_ssize_t i0, Py_ssize_t i1,
                      const floating* X, const Py_ssize_t* idx, const floating* act,
-                     const floating* delta, floating* gwt, floating* wt, floating step,
-                     floating decay, floating mu, floating* vwt) noexcept nogil:
+                     const floating* delta, floating* gwt, floating* wt, const Rule* rule,
+                     floating* vwt) noexcept nogil:
     """Add the nudges of examples i0 … i1 to rows k0 … k0+rows_of() of Gᵀ for layer l.
 
     G[j,k] = Σ_i δ_ij·a_ik in the order of i: started at i = 0, continued
     from the stored partial sums otherwise. With ``wt`` (the mini-batch's
     last examples), the finished sums are not stored: they go straight into
-    the step of contract 7 (take_step). Needs group_of(n_out) > 0. Outputs go
+    the rule's step (take_step). Needs group_of(n_out) > 0. Outputs go
     LANES at a time, or a unit vector at a time in narrower layers. When the
     group does not divide n_out, a last group ending at n_out overlaps the
     others: it goes first, while all its sums are as the previous sweep left
@@ -302,33 +297,33 @@ cdef void nudge_rows(const Net* net, Py_ssize_t l, Py_ssize_t k0, Py_ssize_t i0,
     cdef floating* g = gwt + net.w_off[l] + k0 * n_out
     cdef floating* out = g if wt == NULL else wt + net.w_off[l] + k0 * n_out
     cdef floating* vel = NULL if vwt == NULL else vwt + net.w_off[l] + k0 * n_out
-    cdef int step_out = wt != NULL
+    cdef const Rule* rule_or_store = rule if wt != NULL else NULL
     if l == 0:  # the inputs are rows idx[i] of X
         a, a_idx, a_stride = X + k0, idx, net.sizes[0]
     else:  # the inputs are the previous layer's activations, rows i of act
         a, a_idx, a_stride = act + net.a_off[l - 1] + k0, NULL, net.width
     if n_out % group:
         nudge_group(group, a, a_idx, a_stride, d + shift, net.width, i0, i1, g + shift, n_out,
-                    tail, group, 0, 0, 1, 0, NULL)
+                    tail, group, NULL, NULL)
         for r in range(rows_of(gwt)):
             for q in range(group - n_out % group, group):
-                if step_out:
+                if wt != NULL:
                     take_step(out + r * n_out + shift + q,
                               NULL if vel == NULL else vel + r * n_out + shift + q,
-                              tail[r * group + q], step, decay, mu)
+                              tail[r * group + q], rule)
                 else:
                     out[r * n_out + shift + q] = tail[r * group + q]
     j0 = 0
     while j0 + group <= n_out:
         nudge_group(group, a, a_idx, a_stride, d + j0, net.width, i0, i1, g + j0, n_out,
-                    out + j0, n_out, step_out, step, decay, mu, NULL if vel == NULL else vel + j0)
+                    out + j0, n_out, rule_or_store, NULL if vel == NULL else vel + j0)
         j0 += group
 
 
 cdef void nudge_row(const Net* net, Py_ssize_t l, Py_ssize_t k,
                     Py_ssize_t i0, Py_ssize_t i1, const floating* X, const Py_ssize_t* idx,
                     const floating* act, const floating* delta, floating* gwt, floating* wt,
-                    floating step, floating decay, floating mu, floating* vwt) noexcept nogil:
+                    const Rule* rule, floating* vwt) noexcept nogil:
     """nudge_rows for the single row k, and any number of outputs."""
     cdef Py_ssize_t n_out = net.sizes[l + 1]
     cdef Py_ssize_t i, j
@@ -351,8 +346,7 @@ cdef void nudge_row(const Net* net, Py_ssize_t l, Py_ssize_t k,
     if wt != NULL:
         w = wt + net.w_off[l] + k * n_out
         for j in range(n_out):
-            take_step(w + j, NULL if vwt == NULL else vwt + net.w_off[l] + k * n_out + j,
-                      g[j], step, decay, mu)
+            take_step(w + j, NULL if vwt == NULL else vwt + net.w_off[l] + k * n_out + j, g[j], rule)
 
 
 cdef inline Py_ssize_t row_cost(Py_ssize_t n_out, const floating* any) noexcept nogil:
@@ -402,22 +396,22 @@ cdef inline void row_range(const Net* net, Py_ssize_t l, int part, int parts,
 
 cdef void nudge_chunk(const Net* net, int part, int parts, Py_ssize_t i0, Py_ssize_t i1,
                       const floating* X, const Py_ssize_t* idx, const floating* act,
-                      const floating* delta, floating* gwt, floating* wt, floating step,
-                      floating decay, floating mu, floating* vwt) noexcept nogil:
+                      const floating* delta, floating* gwt, floating* wt, const Rule* rule,
+                      floating* vwt) noexcept nogil:
     """Add the nudges of examples i0 … i1 to one part of every layer's weight rows.
 
     With ``wt``, these are the mini-batch's last examples: finish the sums
-    and take the step of contract 7 on those rows at once.
+    and take the rule's step on those rows at once.
     """
     cdef Py_ssize_t l, k, k_end
     for l in range(net.n_layers):
         row_range(net, l, part, parts, &k, &k_end, gwt)
         if group_of(net.sizes[l + 1], gwt):
             while k + rows_of(gwt) <= k_end:
-                nudge_rows(net, l, k, i0, i1, X, idx, act, delta, gwt, wt, step, decay, mu, vwt)
+                nudge_rows(net, l, k, i0, i1, X, idx, act, delta, gwt, wt, rule, vwt)
                 k += rows_of(gwt)
         while k < k_end:
-            nudge_row(net, l, k, i0, i1, X, idx, act, delta, gwt, wt, step, decay, mu, vwt)
+            nudge_row(net, l, k, i0, i1, X, idx, act, delta, gwt, wt, rule, vwt)
             k += 1
 
 
@@ -436,10 +430,11 @@ cdef void divide_part(const Net* net, int part, int parts, Py_ssize_t m,
 
 cdef void finish_biases(const Net* net, Py_ssize_t u0, Py_ssize_t u1, Py_ssize_t m,
                         const floating* delta, floating* gb, floating* b, floating* vb,
-                        floating step, floating mu) noexcept nogil:
-    """gb_u = Σ_i δ_iu in order, for the units u0 … u1−1 at once; then b ← b − step·gb (or with
-    velocities v ← (mu·v) − (step·gb), b ← b + v); without ``b``, gb ← gb/m."""
+                        const Rule* rule) noexcept nogil:
+    """gb_u = Σ_i δ_iu in order, for the units u0 … u1−1 at once; then the rule's step on the
+    biases b, with their state vb, not decayed; without ``b``, gb ← gb/m."""
     cdef Py_ssize_t i, j
+    cdef Rule biases
     for j in range(u0, u1):
         gb[j] = delta[j]
     for i in range(1, m):
@@ -448,21 +443,26 @@ cdef void finish_biases(const Net* net, Py_ssize_t u0, Py_ssize_t u1, Py_ssize_t
     if b == NULL:
         for j in range(u0, u1):
             gb[j] = gb[j] / <floating>m
-    elif vb != NULL:
-        for j in range(u0, u1):
-            vb[j] = madd(mu * vb[j], -step, gb[j])
-            b[j] = b[j] + vb[j]
-    else:
-        for j in range(u0, u1):
-            b[j] = madd(b[j], -step, gb[j])
+        return
+    biases = bias_rule(net, rule)
+    for j in range(u0, u1):
+        take_step(b + j, NULL if vb == NULL else vb + j, gb[j], &biases)
+
+
+cdef inline Rule bias_rule(const Net* net, const Rule* rule) noexcept nogil:
+    """The rule for the biases: the weights', without the decay, the states of the biases a
+    width apart."""
+    cdef Rule biases = rule[0]
+    biases.decay = 1
+    biases.second = net.width
+    return biases
 
 
 cdef floating one_example_step(const Net* net, const floating* x, const floating* y,
                                floating* wt, floating* b, floating* act, floating* delta,
-                               floating step, floating decay, floating mu, floating* vwt,
-                               floating* vb) noexcept nogil:
+                               const Rule* rule, floating* vwt, floating* vb) noexcept nogil:
     """A mini-batch of one example: the step straight from the nudges, W ← W − step·(a·δ)
-    (or with decay and velocities, as take_step).
+    (or the rule's, as take_step).
 
     With one example each sum G = a_k·δ_j is its single term, so skipping
     the gradient buffer gives the same bits. Returns the example's error.
@@ -471,10 +471,10 @@ cdef floating one_example_step(const Net* net, const floating* x, const floating
     cdef floating error
     forward_block(net, &x, 1, &row, wt, b)
     error = backward_example(net, y, wt, NULL, act, delta)
-    if vwt != NULL or decay != 1:
-        one_example_update(net, x, act, delta, wt, b, step, decay, mu, vwt, vb)
+    if rule.kind != PLAIN or rule.decay != 1:
+        one_example_update(net, x, act, delta, wt, b, rule, vwt, vb)
     else:
-        one_example_plain(net, 0, x, act, delta, wt, b, step)
+        one_example_plain(net, 0, x, act, delta, wt, b, <floating>rule.step)
     return error
 
 
@@ -493,13 +493,13 @@ cdef void one_example_plain(const Net* net, Py_ssize_t first, const floating* x,
 
 
 cdef void one_example_update(const Net* net, const floating* x, const floating* act,
-                             const floating* delta, floating* wt, floating* b, floating step,
-                             floating decay, floating mu, floating* vwt,
-                             floating* vb) noexcept nogil:
-    """one_example_step's update with weight decay or momentum (take_step on every weight)."""
+                             const floating* delta, floating* wt, floating* b, const Rule* rule,
+                             floating* vwt, floating* vb) noexcept nogil:
+    """one_example_step's update with weight decay or another rule (take_step on every weight)."""
     cdef const floating* a
     cdef const floating* d
     cdef Py_ssize_t l, k, j, n_out, at
+    cdef Rule biases = bias_rule(net, rule)
     for l in range(net.n_layers):
         n_out = net.sizes[l + 1]
         a = x if l == 0 else act + net.a_off[l - 1]
@@ -507,13 +507,9 @@ cdef void one_example_update(const Net* net, const floating* x, const floating* 
         for k in range(net.sizes[l]):
             at = net.w_off[l] + k * n_out
             for j in range(n_out):
-                take_step(wt + at + j, NULL if vwt == NULL else vwt + at + j, a[k] * d[j], step, decay, mu)
+                take_step(wt + at + j, NULL if vwt == NULL else vwt + at + j, a[k] * d[j], rule)
     for j in range(net.width):
-        if vb != NULL:
-            vb[j] = madd(mu * vb[j], -step, delta[j])
-            b[j] = b[j] + vb[j]
-        else:
-            b[j] = madd(b[j], -step, delta[j])
+        take_step(b + j, NULL if vb == NULL else vb + j, delta[j], &biases)
 
 
 cdef inline Py_ssize_t share_of(Py_ssize_t i0, Py_ssize_t i1, int me, int parts,
@@ -527,7 +523,7 @@ cdef inline Py_ssize_t share_of(Py_ssize_t i0, Py_ssize_t i1, int me, int parts,
 cdef void batch_member(const Net* net, const floating* X, const floating* Y,
                          const Py_ssize_t* idx, Py_ssize_t m, floating* wt, floating* b,
                          floating* gwt, floating* gb, floating* act, floating* delta,
-                         floating* err, floating step, floating decay, floating mu,
+                         floating* err, const Rule* rule,
                          floating* vwt, floating* vb, bint update,
                          double* error_sum, floating* w_back, Py_ssize_t back_stride,
                          Py_ssize_t n_idx) noexcept nogil:
@@ -539,9 +535,9 @@ cdef void batch_member(const Net* net, const floating* X, const floating* Y,
     backprop_block).
 
     Computes activations, deltas and errors into rows 0..m of the buffers and
-    the nudge sums into gwt and gb; then, with ``update``, takes the step of
-    contract 7 (with weight decay and, given velocities vwt and vb, momentum);
-    without, divides the sums by m. Row ``me`` of w_back (rows back_stride apart) is
+    the nudge sums into gwt and gb; then, with ``update``, takes the rule's step
+    (with the state vwt and vb, unless the rule is plain SGD); without, divides
+    the sums by m. Row ``me`` of w_back (rows back_stride apart) is
     the member's copy of the hidden layers' W for the backward passes.
 
     The examples go CHUNK at a time: the team runs their forward and
@@ -562,7 +558,7 @@ cdef void batch_member(const Net* net, const floating* X, const floating* Y,
         if me == 0:
             error_sum[0] = error_sum[0] + <double>one_example_step(
                 net, X + idx[0] * net.sizes[0], Y + idx[0] * net.sizes[net.n_layers],
-                wt, b, act, delta, step, decay, mu, vwt, vb)
+                wt, b, act, delta, rule, vwt, vb)
         return
     if me >= parts:
         return
@@ -599,12 +595,12 @@ cdef void batch_member(const Net* net, const floating* X, const floating* Y,
         # Every nudge was computed with the old weights before any weight moves:
         # the step comes with the last chunk's sums, after all the deltas.
         nudge_chunk(net, me, parts, i0, i1, X, idx, act, delta, gwt,
-                    wt if update and i1 == m else NULL, step, decay, mu, vwt)
+                    wt if update and i1 == m else NULL, rule, vwt)
         i0 = i1
     if not update:
         divide_part(net, me, parts, m, gwt)
     if me == 0:
-        finish_biases(net, 0, net.width, m, delta, gb, b if update else NULL, vb, step, mu)
+        finish_biases(net, 0, net.width, m, delta, gb, b if update else NULL, vb, rule)
         for i in range(m):
             error_sum[0] = error_sum[0] + <double>err[i]
 
@@ -681,7 +677,7 @@ cdef void one_example_layer(const floating* a, Py_ssize_t n_in, const floating* 
 
 cdef void epoch_member(const Net* net, const floating* X, const floating* Y,
                        const Py_ssize_t* perm, Py_ssize_t n, Py_ssize_t batch_size,
-                       floating eta, floating decay, floating mu, floating* vwt, floating* vb,
+                       const Optimizer* opt, double* powers, floating* vwt, floating* vb,
                        floating* wt, floating* b, floating* gwt, floating* gb,
                        floating* act, floating* delta, floating* err, floating* w_back,
                        Py_ssize_t back_stride, bint by_layers, bint enter, bint leave,
@@ -693,23 +689,32 @@ cdef void epoch_member(const Net* net, const floating* X, const floating* Y,
     left as ``enter`` and ``leave`` say, and row ``me`` of pack, rows pack_stride apart),
     otherwise in blocks of examples (batch_member).
 
+    Each step's rule comes from ``opt`` (step_rule); with Adam, each member advances its own
+    copy of the powers, and member 0 stores them back into ``powers`` at the end.
     Member 0 adds the examples' costs e_x to total[0] in float64, in the order visited.
     """
     cdef Py_ssize_t start = 0, m
+    cdef Rule rule
+    cdef double own[2]
+    own[0] = powers[0]
+    own[1] = powers[1]
     if by_layers:
-        epoch_layered(net, X, Y, perm, n, batch_size, eta, decay, mu, vwt, vb, wt, b, gb, act,
+        epoch_layered(net, X, Y, perm, n, batch_size, opt, own, vwt, vb, wt, b, gb, act,
                       delta, err, enter, leave, pw, pv, pack + team_rank() * pack_stride, scratch,
                       total)
-        return
-    if (batch_size == 1 and vwt == NULL and decay == 1 and team_size() == 1
+    elif (batch_size == 1 and opt.kind == PLAIN and <floating>opt.decay == 1 and team_size() == 1
             and net.sizes[1] % lanes(wt) == 0):
-        total[0] = one_example_epoch(net, X, Y, perm, n, wt, b, act, delta, eta, total[0])
-        return
-    while start < n:
-        m = min(batch_size, n - start)
-        batch_member(net, X, Y, perm + start, m, wt, b, gwt, gb, act, delta, err,
-                     eta / <floating>m, decay, mu, vwt, vb, True, total, w_back, back_stride,
-                     n - start)
-        if team_size() > 1:
-            barrier()
-        start += m
+        total[0] = one_example_epoch(net, X, Y, perm, n, wt, b, act, delta,
+                                     <floating>opt.eta / <floating>1, total[0])
+    else:
+        while start < n:
+            m = min(batch_size, n - start)
+            step_rule(&rule, opt, m, own, net.w_off[net.n_layers], wt)
+            batch_member(net, X, Y, perm + start, m, wt, b, gwt, gb, act, delta, err,
+                         &rule, vwt, vb, True, total, w_back, back_stride, n - start)
+            if team_size() > 1:
+                barrier()
+            start += m
+    if team_rank() == 0:
+        powers[0] = own[0]
+        powers[1] = own[1]

@@ -37,6 +37,12 @@ SOFTMAX: Final = 3
 IDENTITY: Final = 4
 """Output layer only: a = z."""
 
+# Optimizer rules (likewise plain ints).
+PLAIN: Final = 0
+MOMENTUM: Final = 1
+NESTEROV: Final = 2
+ADAM: Final = 3
+
 # Cost codes (likewise plain ints).
 QUADRATIC: Final = 0
 CROSS_ENTROPY: Final = 1
@@ -89,9 +95,14 @@ def train_epoch(
     activation: int,
     output: int,
     cost: int,
+    rule: int,
     learning_rate: float,
     decay: float,
     momentum: float,
+    beta1: float,
+    beta2: float,
+    eps: float,
+    powers: NDArray[np.float64],
     batch_size: int,
     threads: int,
     by_layers: bool,
@@ -99,20 +110,25 @@ def train_epoch(
     leave: bool,
     cost_sum: float = 0.0,
 ) -> float:
-    """SGD over the examples in the order of ``perm``, in mini-batches; updates wt and b.
+    """Mini-batch steps over the examples in the order of ``perm``; updates wt and b.
 
-    ``act``, ``delta`` and ``err`` hold at least min(batch_size, n) rows. With
-    ``momentum`` > 0, ``vwt`` and ``vb`` are the velocities, updated too; without, they
-    are not touched. Returns cost_sum + Σ_x e_x, added in float64 in the order visited:
-    an epoch may go in several calls, each continuing the sum.
+    ``rule`` is PLAIN, MOMENTUM, NESTEROV or ADAM, with the epoch's learning rate and decay
+    factor, the momentum, and Adam's β1, β2, ε, in float64 as the trainer holds them.
+    ``act``, ``delta`` and ``err`` hold at least min(batch_size, n) rows. Unless the rule
+    is PLAIN, ``vwt`` and ``vb`` hold the optimizer's state, updated too: the velocities,
+    or Adam's first moments followed by its second ones (twice the size); ``powers`` holds
+    Adam's β1^t and β2^t, advanced one step per mini-batch. Returns cost_sum + Σ_x e_x,
+    added in float64 in the order visited: an epoch may go in several calls, each
+    continuing the sum.
 
     In blocks of examples, ``gwt`` holds the gradient sums and ``w_back`` a row per
     thread, each of at least the hidden layers' weights (w_off[L] − w_off[1], and 1).
     ``by_layers`` (see plan()), these are not touched; ``pw`` holds the weights in panels
-    (and ``pv`` the velocities, with momentum), ``pack`` a row per thread and ``scratch``
-    is the team's, all of plan()'s sizes. The weights (and velocities) go into the panels
-    if ``enter`` and come back if ``leave``: an epoch in several calls keeps them there
-    from its first call to its last, and wt (vwt) is stale in between.
+    (and ``pv`` the optimizer's state, as many panels as vwt holds sets of weights),
+    ``pack`` a row per thread and ``scratch`` is the team's, all of plan()'s sizes. The
+    weights (and state) go into the panels if ``enter`` and come back if ``leave``: an
+    epoch in several calls keeps them there from its first call to its last, and wt (vwt)
+    is stale in between.
     """
 
 def forward(

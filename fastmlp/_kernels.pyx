@@ -34,7 +34,7 @@ units long: layer l+1's units start at ``a_off[l]``.
 from cython cimport floating
 from cython.parallel cimport parallel, prange, threadid
 from libc.stdint cimport int64_t, uint32_t, uint64_t
-from libc.math cimport INFINITY, fabs
+from libc.math cimport INFINITY, fabs, sqrt
 from libc.string cimport memcpy
 
 # Activation and cost codes; fastmlp/trainer.py maps names to them.
@@ -207,34 +207,47 @@ def train_epoch(const floating[:, ::1] X, const floating[:, ::1] Y, const Py_ssi
                 floating[::1] pw, floating[::1] pv, floating[:, ::1] pack, floating[::1] scratch,
                 const Py_ssize_t[::1] sizes, const Py_ssize_t[::1] w_off,
                 const Py_ssize_t[::1] a_off, int activation, int output, int cost,
-                double learning_rate, double decay, double momentum,
+                int rule, double learning_rate, double decay, double momentum, double beta1,
+                double beta2, double eps, double[::1] powers,
                 Py_ssize_t batch_size, int threads, bint by_layers, bint enter, bint leave,
                 double cost_sum=0.0):
-    """SGD over the examples in the order of ``perm``, in mini-batches; updates wt and b.
+    """Mini-batch steps over the examples in the order of ``perm``; updates wt and b.
 
-    ``act``, ``delta`` and ``err`` hold at least min(batch_size, n) rows. With
-    ``momentum`` > 0, ``vwt`` and ``vb`` are the velocities, updated too; without, they
-    are not touched. Returns cost_sum + Σ_x e_x, added in float64 in the order visited:
-    an epoch may go in several calls, each continuing the sum.
+    ``rule`` is PLAIN, MOMENTUM, NESTEROV or ADAM, with the epoch's learning rate and decay
+    factor, the momentum, and Adam's β1, β2, ε, in float64 as the trainer holds them.
+    ``act``, ``delta`` and ``err`` hold at least min(batch_size, n) rows. Unless the rule
+    is PLAIN, ``vwt`` and ``vb`` hold the optimizer's state, updated too: the velocities,
+    or Adam's first moments followed by its second ones (twice the size); ``powers`` holds
+    Adam's β1^t and β2^t, advanced one step per mini-batch. Returns cost_sum + Σ_x e_x,
+    added in float64 in the order visited: an epoch may go in several calls, each
+    continuing the sum.
 
     In blocks of examples, ``gwt`` holds the gradient sums and ``w_back`` a row per
     thread, each of at least the hidden layers' weights (w_off[L] − w_off[1], and 1).
     ``by_layers`` (see plan()), these are not touched; ``pw`` holds the weights in panels
-    (and ``pv`` the velocities, with momentum), ``pack`` a row per thread and ``scratch``
-    is the team's, all of plan()'s sizes. The weights (and velocities) go into the panels
-    if ``enter`` and come back if ``leave``: an epoch in several calls keeps them there
-    from its first call to its last, and wt (vwt) is stale in between.
+    (and ``pv`` the optimizer's state, as many panels as vwt holds sets of weights),
+    ``pack`` a row per thread and ``scratch`` is the team's, all of plan()'s sizes. The
+    weights (and state) go into the panels if ``enter`` and come back if ``leave``: an
+    epoch in several calls keeps them there from its first call to its last, and wt (vwt)
+    is stale in between.
     """
     cdef Net net = make_net(sizes, w_off, a_off, activation, output, cost)
     cdef double total[1]
     cdef Py_ssize_t n = perm.shape[0]
     cdef int team = threads if by_layers or min(batch_size, n) >= MIN_PARALLEL else 1
-    cdef floating* vwt_p = &vwt[0] if momentum != 0 else NULL
-    cdef floating* vb_p = &vb[0] if momentum != 0 else NULL
+    cdef floating* vwt_p = &vwt[0] if rule != PLAIN else NULL
+    cdef floating* vb_p = &vb[0] if rule != PLAIN else NULL
+    cdef Optimizer opt
+    opt.kind = rule
+    opt.eta = learning_rate
+    opt.decay = decay
+    opt.mu = momentum
+    opt.beta1 = beta1
+    opt.beta2 = beta2
+    opt.eps = eps
     total[0] = cost_sum
     with nogil, parallel(num_threads=team):
-        epoch_member(&net, &X[0, 0], &Y[0, 0], &perm[0], n, batch_size,
-                     <floating>learning_rate, <floating>decay, <floating>momentum, vwt_p, vb_p,
+        epoch_member(&net, &X[0, 0], &Y[0, 0], &perm[0], n, batch_size, &opt, &powers[0], vwt_p, vb_p,
                      &wt[0], &b[0], &gwt[0], &gb[0], &act[0, 0], &delta[0, 0], &err[0],
                      &w_back[0, 0], w_back.shape[1], by_layers, enter, leave, &pw[0], &pv[0],
                      &pack[0, 0], pack.shape[1], &scratch[0], total)
@@ -317,12 +330,12 @@ def gradients(const floating[:, ::1] X, const floating[:, ::1] Y, const Py_ssize
             if team_size() > 1:
                 barrier()
             layered_member(&net, &X[0, 0], &Y[0, 0], &order[0], m, &pw[0], <floating*>&b[0],
-                           &gwt[0], &gb[0], &act[0, 0], &delta[0, 0], &err[0], 0, 1, 0, NULL, NULL,
+                           &gwt[0], &gb[0], &act[0, 0], &delta[0, 0], &err[0], NULL, NULL, NULL,
                            False, total, &pack[0, 0] + team_rank() * pack.shape[1], &scratch[0])
         return
     with nogil, parallel(num_threads=team):
         batch_member(&net, &X[0, 0], &Y[0, 0], &order[0], m, <floating*>&wt[0], <floating*>&b[0],
-                     &gwt[0], &gb[0], &act[0, 0], &delta[0, 0], &err[0], 0, 1, 0, NULL, NULL,
+                     &gwt[0], &gb[0], &act[0, 0], &delta[0, 0], &err[0], NULL, NULL, NULL,
                      False, total, &w_back[0, 0], w_back.shape[1], m)
 
 

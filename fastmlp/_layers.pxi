@@ -52,13 +52,11 @@ cdef extern from "kernels/kernels.h" nogil:
     void gradient_product_f64(const double* a, const Py_ssize_t* idx, Py_ssize_t a_stride,
                               const double* d, Py_ssize_t d_stride, Py_ssize_t m, Py_ssize_t n_in,
                               Py_ssize_t n_out, Py_ssize_t k_begin, Py_ssize_t k_end, double* out,
-                              int step_out, double step, double decay, double mu, double* vel,
-                              Py_ssize_t kb_max, double* pack)
+                              const Rule* rule, double* vel, Py_ssize_t kb_max, double* pack)
     void gradient_product_f32(const float* a, const Py_ssize_t* idx, Py_ssize_t a_stride,
                               const float* d, Py_ssize_t d_stride, Py_ssize_t m, Py_ssize_t n_in,
                               Py_ssize_t n_out, Py_ssize_t k_begin, Py_ssize_t k_end, float* out,
-                              int step_out, float step, float decay, float mu, float* vel,
-                              Py_ssize_t kb_max, float* pack)
+                              const Rule* rule, float* vel, Py_ssize_t kb_max, float* pack)
 
 cdef enum:
     TILE_ROWS = FASTMLP_TILE_ROWS
@@ -244,11 +242,11 @@ cdef void forward_layers(const Net* net, const floating* X, const Py_ssize_t* id
 cdef void layered_member(const Net* net, const floating* X, const floating* Y,
                          const Py_ssize_t* idx, Py_ssize_t m, floating* pw, floating* b,
                          floating* gwt, floating* gb, floating* act, floating* delta,
-                         floating* err, floating step, floating decay, floating mu,
+                         floating* err, const Rule* rule,
                          floating* pv, floating* vb, bint update, double* error_sum,
                          floating* pack, floating* scratch) noexcept nogil:
     """batch_member's work (see there) for mini-batches that go a layer at a time, on the
-    weights in panels pw (and velocities pv): the forward pass, the output deltas, the deltas
+    weights in panels pw (and their state in panels pv): the forward pass, the output deltas, the deltas
     of each layer below, then every layer's gradient with the step (or, without ``update``,
     G/m into gwt as Wᵀ), each split between the members of the team with a barrier after it.
     ``pack`` is the member's packing buffer (pack_size), ``scratch`` the team's
@@ -306,15 +304,15 @@ cdef void layered_member(const Net* net, const floating* X, const floating* Y,
         vel = NULL if pv == NULL else pv + panel_offset(net, l, pw)
         if floating is double:
             gradient_product_f64(a, a_idx, a_stride, delta + net.a_off[l], width, m, n_in,
-                                 net.sizes[l + 1], k0, k1, out, update, step, decay, mu, vel, KB_ROWS, pack)
+                                 net.sizes[l + 1], k0, k1, out, rule if update else NULL, vel, KB_ROWS, pack)
         else:
             gradient_product_f32(a, a_idx, a_stride, delta + net.a_off[l], width, m, n_in,
-                                 net.sizes[l + 1], k0, k1, out, update, step, decay, mu, vel, KB_ROWS, pack)
+                                 net.sizes[l + 1], k0, k1, out, rule if update else NULL, vel, KB_ROWS, pack)
         if not update:
             for k in range((k1 - k0) * net.sizes[l + 1]):
                 out[k0 * net.sizes[l + 1] + k] = out[k0 * net.sizes[l + 1] + k] / <floating>m
     finish_biases(net, width * me // parts, width * (me + 1) // parts, m, delta, gb,
-                  b if update else NULL, vb, step, mu)
+                  b if update else NULL, vb, rule)
     if me == 0:
         for i in range(m):
             error_sum[0] = error_sum[0] + <double>err[i]
@@ -348,29 +346,33 @@ cdef void forward_layered(const Net* net, const floating* X, Py_ssize_t n, Py_ss
 
 cdef void epoch_layered(const Net* net, const floating* X, const floating* Y,
                         const Py_ssize_t* perm, Py_ssize_t n, Py_ssize_t batch_size,
-                        floating eta, floating decay, floating mu, floating* vwt, floating* vb,
+                        const Optimizer* opt, double* powers, floating* vwt, floating* vb,
                         floating* wt, floating* b, floating* gb, floating* act, floating* delta,
                         floating* err, bint enter, bint leave, floating* pw, floating* pv,
                         floating* pack, floating* scratch, double* total) noexcept nogil:
-    """epoch_member's mini-batches a layer at a time, on the weights (and velocities) in
-    panels: they go there first if ``enter``, and back after if ``leave``."""
-    cdef Py_ssize_t start = 0, m
+    """epoch_member's mini-batches a layer at a time, on the weights (and the optimizer's
+    state) in panels: they go there first if ``enter``, and back after if ``leave``. Adam's
+    second moments follow the first ones, in wt's layout in vwt and in the panels' in pv."""
+    cdef Py_ssize_t start = 0, m, slot
+    cdef Py_ssize_t panels = panel_offset(net, net.n_layers, pw), weights = net.w_off[net.n_layers]
+    cdef Py_ssize_t slots = 0 if vwt == NULL else 2 if opt.kind == ADAM else 1
     cdef int parts = team_size()
+    cdef Rule rule
     if enter:
         panel_weights(net, wt, pw, False)
-        if vwt != NULL:
-            panel_weights(net, vwt, pv, False)
+        for slot in range(slots):
+            panel_weights(net, vwt + slot * weights, pv + slot * panels, False)
         if parts > 1:
             barrier()
     while start < n:
         m = min(batch_size, n - start)
+        step_rule(&rule, opt, m, powers, panels, pw)
         layered_member(net, X, Y, perm + start, m, pw, b, NULL, gb, act, delta, err,
-                       eta / <floating>m, decay, mu, pv if vwt != NULL else NULL, vb, True, total,
-                       pack, scratch)
+                       &rule, pv if vwt != NULL else NULL, vb, True, total, pack, scratch)
         if parts > 1:
             barrier()
         start += m
     if leave:
         panel_weights(net, wt, pw, True)
-        if vwt != NULL:
-            panel_weights(net, vwt, pv, True)
+        for slot in range(slots):
+            panel_weights(net, vwt + slot * weights, pv + slot * panels, True)

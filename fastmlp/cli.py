@@ -19,7 +19,7 @@ import time
 import numpy as np
 
 from . import datasets
-from ._base import ACTIVATIONS, COSTS, INITS, OUTPUT_ACTIVATIONS, DivergenceError
+from ._base import ACTIVATIONS, COSTS, INITS, OPTIMIZERS, OUTPUT_ACTIVATIONS, DivergenceError
 from .schedules import StepDecay
 from .trainer import Trainer
 
@@ -79,6 +79,15 @@ def _step_decay(text):
         raise argparse.ArgumentTypeError(f"expected EVERY,FACTOR such as 10,0.5, got {text!r} ({exc})")
 
 
+def _betas(text):
+    """B1,B2 for --betas."""
+    parse = _number_from(0, below=1)
+    parts = text.split(",")
+    if len(parts) != 2:
+        raise argparse.ArgumentTypeError(f"expected B1,B2 such as 0.9,0.999, got {text!r}")
+    return tuple(parse(part) for part in parts)
+
+
 def _non_negative_int(text):
     try:
         value = int(text)
@@ -117,6 +126,12 @@ def build_parser():
     train.add_argument("--l2", type=_number_from(0), default=0.0,
                        help="L2 weight decay λ: each step scales the weights by 1 - η·λ/n (default 0)")
     train.add_argument("--momentum", type=_number_from(0, below=1), default=0.0, help="momentum μ in [0, 1) (default 0)")
+    train.add_argument("--nesterov", action="store_true", help="Nesterov's momentum (with --momentum)")
+    train.add_argument("--optimizer", choices=OPTIMIZERS, default="sgd",
+                       help="sgd (default) or adam, which wants a much smaller --lr, such as 0.001")
+    train.add_argument("--betas", type=_betas, metavar="B1,B2", default=(0.9, 0.999),
+                       help="Adam's decay rates of its moments (default 0.9,0.999)")
+    train.add_argument("--eps", type=_positive(float), default=1e-8, help="Adam's ε (default 1e-8)")
     train.add_argument("--init", choices=INITS, default="standard",
                        help="initial weights N(0, 1) (standard, the default) or N(0, 1/inputs) (scaled)")
     train.add_argument("--epochs", type=_non_negative_int, default=30, help="default 30")
@@ -188,7 +203,7 @@ def train(args):
     seed = args.seed if args.seed is not None else int(np.random.SeedSequence().entropy % 2**32)
     trainer = Trainer(
         args.layers, activation=args.activation, cost=args.cost, output_activation=args.output_activation,
-        learning_rate=args.lr,
+        learning_rate=args.lr, optimizer=args.optimizer, nesterov=args.nesterov, betas=args.betas, eps=args.eps,
         batch_size=args.batch_size, l2=args.l2, momentum=args.momentum, init=args.init,
         schedule=args.lr_decay, seed=seed, dtype=args.dtype, threads=args.threads, fma=args.fma,
     )
@@ -200,7 +215,8 @@ def train(args):
             f", {args.cost.replace('_', '-')} cost",
             f" over {args.output_activation} outputs" if trainer._output_named() else "",
             f", L2 λ = {args.l2}" if args.l2 else "",
-            f", momentum {args.momentum}" if args.momentum else "",
+            f", {'Nesterov ' if args.nesterov else ''}momentum {args.momentum}" if args.momentum else "",
+            f", Adam β = {args.betas[0]}, {args.betas[1]}, ε = {args.eps}" if args.optimizer == "adam" else "",
             ", scaled initial weights" if args.init == "scaled" else "",
             f", η ×{args.lr_decay.factor} every "
             f"{'epoch' if args.lr_decay.every == 1 else f'{args.lr_decay.every} epochs'}" if args.lr_decay else "",

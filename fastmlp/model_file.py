@@ -4,7 +4,7 @@ The file is a NumPy ``.npz`` archive (no pickled objects) holding:
 
 ==========================  ===========================================================
 ``format``                  the string ``"fastmlp-model"``
-``format_version``          4 with a setting that version 3 lacks (``output_activation``), else 3 when ``fma`` is True, else 2 (version 1 files, without the training state below, are read too)
+``format_version``          4 with a setting that version 3 lacks (``output_activation``, ``optimizer``, ``nesterov``), else 3 when ``fma`` is True, else 2 (version 1 files, without the training state below, are read too)
 ``layer_sizes``             int64 array, input first
 ``activation``              ``"sigmoid"``, ``"relu"`` or ``"tanh"``
 ``cost``                    ``"quadratic"``, ``"cross_entropy"`` or ``"log_likelihood"``
@@ -13,6 +13,9 @@ The file is a NumPy ``.npz`` archive (no pickled objects) holding:
 ``learning_rate``           float64 scalar
 ``batch_size``              int64 scalar
 ``l2``, ``momentum``        float64 scalars
+``nesterov``                optional bool scalar, where True (version 4)
+``optimizer``               optional string, where not ``"sgd"`` (version 4), with
+``betas``, ``eps``          float64 pair and scalar: Adam's
 ``init``                    ``"standard"`` or ``"scaled"``
 ``fma``                     bool scalar: the arithmetic contract; False where absent (files from before it)
 ``schedule``                optional float64 pair ``(every, factor)`` of a StepDecay
@@ -23,13 +26,16 @@ The file is a NumPy ``.npz`` archive (no pickled objects) holding:
 ``biases_<l>``              layer l's biases, shape ``(layer_sizes[l+1],)``, of ``dtype``
 ``velocity_weights_<l>``    with momentum: the velocities, shaped and typed like the weights
 ``velocity_biases_<l>``     and like the biases
+``first_moment_weights_<l>`` with Adam: its moments, likewise (and ``first_moment_biases_<l>``,
+``second_moment_...``       ``second_moment_weights_<l>``, ``second_moment_biases_<l>``)
+``adam_powers``             with Adam: float64 pair β1^t, β2^t after its t steps
 ``history_train_cost``      float64 per epoch trained
 ``history_validation``      float64 per epoch: validation accuracy, NaN where none
 ``history_seconds``         float64 per epoch
 ``dataset``                 optional string: what it was trained on, e.g. ``"mnist"``
 ==========================  ===========================================================
 
-The generator state and the velocities are what resuming needs: a model
+The generator state and the optimizer's state are what resuming needs: a model
 trained 2 epochs, saved, loaded and trained 3 more holds the same bits as
 one trained 5 epochs at once. Each version marks what an older fastmlp
 would get wrong: a model of the fused contract is version 3, so that a
@@ -58,10 +64,18 @@ class ModelFileError(ValueError):
     """A model file that is missing, truncated, corrupt or not a fastmlp model."""
 
 
+def slot_names(optimizer, momentum):
+    """The names of the optimizer's state arrays, one per slot (see BaseTrainer._slot_count)."""
+    if optimizer == "adam":
+        return ["first_moment_", "second_moment_"]
+    return ["velocity_"] if momentum else []
+
+
 def version(trainer):
     """The oldest format version that describes ``trainer`` fully: 4 with a setting of version 4
-    (an output activation other than the cost's own), else 3 with ``fma``, else 2."""
-    if trainer._output_named():
+    (an output activation other than the cost's own, Adam, Nesterov's momentum), else 3 with
+    ``fma``, else 2."""
+    if trainer._output_named() or trainer.optimizer != "sgd" or trainer.nesterov:
         return 4
     return 3 if trainer.fma else 2
 
@@ -92,6 +106,13 @@ def save(trainer, path):
     }
     if trainer._output_named():
         arrays["output_activation"] = np.array(trainer.output_activation)
+    if trainer.nesterov:
+        arrays["nesterov"] = np.array(True)
+    if trainer.optimizer != "sgd":
+        arrays["optimizer"] = np.array(trainer.optimizer)
+        arrays["betas"] = np.array(trainer.betas, dtype=np.float64)
+        arrays["eps"] = np.array(trainer.eps, dtype=np.float64)
+        arrays["adam_powers"] = np.array(trainer._adam_powers, dtype=np.float64)
     if trainer.dataset is not None:
         arrays["dataset"] = np.array(str(trainer.dataset))
     if trainer.schedule is not None:
@@ -101,11 +122,10 @@ def save(trainer, path):
     for l, (W, b) in enumerate(zip(trainer.weights, trainer.biases)):
         arrays[f"weights_{l}"] = np.ascontiguousarray(W)
         arrays[f"biases_{l}"] = np.ascontiguousarray(b)
-    velocities = trainer._velocities()
-    if velocities is not None:
-        for l, (V, v) in enumerate(zip(*velocities)):
-            arrays[f"velocity_weights_{l}"] = np.ascontiguousarray(V)
-            arrays[f"velocity_biases_{l}"] = np.ascontiguousarray(v)
+    for name, (weights, biases) in zip(slot_names(trainer.optimizer, trainer.momentum), trainer._slots()):
+        for l, (V, v) in enumerate(zip(weights, biases)):
+            arrays[f"{name}weights_{l}"] = np.ascontiguousarray(V)
+            arrays[f"{name}biases_{l}"] = np.ascontiguousarray(v)
     with atomic_write(path) as f:
         np.savez(f, **arrays)
 
@@ -115,7 +135,8 @@ def read(path):
 
     Returns ``(settings, weights, biases, history, dataset, state)``: ``settings``
     the trainer's keyword arguments (and ``layer_sizes``), ``state`` a dict with
-    ``velocities`` (``(weights, biases)`` or None) and ``generator`` (a state
+    ``slots`` (the optimizer's state, a ``(weights, biases)`` pair per slot, or None in a
+    version 1 file), ``adam_powers`` (an array, or None) and ``generator`` (a state
     dict, or None in a version 1 file).
     """
     path = os.fspath(path)
@@ -182,6 +203,17 @@ def read(path):
             if version < 4:
                 raise ModelFileError(f"{path}: 'output_activation' in format version {version}: it needs version 4")
             settings["output_activation"] = str(field("output_activation", "U"))
+        for key, kind in (("nesterov", "b"), ("optimizer", "U")):
+            if key in content:
+                if version < 4:
+                    raise ModelFileError(f"{path}: '{key}' in format version {version}: it needs version 4")
+                settings[key] = bool(field(key, kind)) if kind == "b" else str(field(key, kind))
+        if settings.get("optimizer", "sgd") != "sgd":
+            betas = field("betas", "f", scalar=False)
+            if betas.shape != (2,):
+                raise ModelFileError(f"{path}: 'betas' is not a pair")
+            settings["betas"] = (float(betas[0]), float(betas[1]))
+            settings["eps"] = float(field("eps", "f"))
         if "schedule" in content:
             pair = field("schedule", "f", scalar=False)
             try:
@@ -213,10 +245,17 @@ def read(path):
         return weights, biases
 
     weights, biases = parameters("")
-    velocities = parameters("velocity_") if settings.get("momentum") else None
+    slots = None
+    if version >= 2:
+        slots = [parameters(name) for name in slot_names(settings.get("optimizer", "sgd"), settings.get("momentum"))]
+    adam_powers = None
+    if settings.get("optimizer") == "adam":
+        adam_powers = field("adam_powers", "f", scalar=False).astype(np.float64)
+        if adam_powers.shape != (2,) or not ((adam_powers >= 0) & (adam_powers <= 1)).all():
+            raise ModelFileError(f"{path}: 'adam_powers' is not a pair of powers in [0, 1]")
     epochs = int(field("epochs", "iu"))
     history = [field(f"history_{k}", "f", scalar=False) for k in ("train_cost", "validation", "seconds")]
     if any(h.shape != (epochs,) for h in history):
         raise ModelFileError(f"{path}: the history does not hold {epochs} epochs")
     dataset = str(field("dataset", "U")) if "dataset" in content else None
-    return settings, weights, biases, history, dataset, dict(velocities=velocities, generator=generator)
+    return settings, weights, biases, history, dataset, dict(slots=slots, adam_powers=adam_powers, generator=generator)

@@ -78,6 +78,9 @@ multiply-add. Inputs and targets are rounded to that dtype once, first.
    - With momentum, velocities V and v (zero at first):
      ``V ← (μ·V) − (s·G)``, ``W ← (d·W) + V``;
      ``v ← (μ·v) − (s·g)``, ``b ← b + v``.
+   - With Nesterov's momentum, the same velocities, and a step that looks
+     ahead along them: ``W ← (d·W) + ((μ·V) − (s·G))`` with the new V,
+     ``b ← b + ((μ·v) − (s·g))``.
 
    Biases are not decayed. With λ = 0, d = 1 and ``d·W`` is W exactly.
    :meth:`~ReferenceTrainer.gradients` returns ``G / m`` and ``g / m``.
@@ -95,16 +98,34 @@ multiply-add. Inputs and targets are rounded to that dtype once, first.
    draws ``rng.permutation(n)`` and visits the mini-batches ``perm[0:B]``,
    ``perm[B:2B]``, …; the last may be shorter.
 
+10. **Adam** (``optimizer="adam"``) replaces the step of rule 7. Each step
+    first advances two powers, in float64 from 1.0 and kept with the
+    trainer's state: ``P1 ← P1·β1``, ``P2 ← P2·β2`` (so P = β^t after t
+    steps, as products in order: no ``pow``). Then, rounded to the dtype
+    once each: ``r = 1/m`` (the division in the dtype); ``a = η/(1 − P1)``
+    and ``k = 1/√(1 − P2)``, both computed in float64 (IEEE division and
+    square root, correctly rounded) and then rounded; ``β1``, ``β2``, ``ε``;
+    ``c1 = 1 − β1`` and ``c2 = 1 − β2`` in the dtype. With moments M and V
+    per weight (zero at first), for each weight w with sum G:
+
+    ``g = r·G``, ``M ← (β1·M) + (c1·g)``, ``V ← (β2·V) + (c2·(g·g))``,
+    ``u = (√V·k) + ε``, ``w ← (d·w) − (a·(M/u))``,
+
+    and the same for each bias with d = 1. √ is IEEE's square root,
+    correctly rounded. This is Kingma and Ba's Adam with bias correction,
+    as PyTorch computes it (``√V/√(1 − β2^t)`` here multiplied by k), with
+    L2 decoupled: the decay factor d of rule 7 scales the weights.
+
 A product's operand order does not matter (IEEE multiplication is
 commutative), and neither does the thread count: threads split the work
 between independent outputs, never one sum.
 
 The fused contract (``fma=True``)
 =================================
-The same rules, except that in rules 2, 5, 6 and 7, where a product is added
+The same rules, except that in rules 2, 5, 6, 7 and 10, where a product is added
 to something, the two make one fused multiply-add, ``fma(x, y, c) = x·y + c``
 rounded once (IEEE 754's fusedMultiplyAdd; :func:`fma` here, the CPU's FMA
-instruction or C99's ``fma``/``fmaf`` in the kernels), as 2', 5', 6' and 7'
+instruction or C99's ``fma``/``fmaf`` in the kernels), as 2', 5', 6', 7' and 10'
 write out. Nothing else changes: exp, log, the activations, their
 derivatives, the output nudges and the cost keep the rules above, products
 and all, and the sums still run left to right from their first term, which
@@ -122,8 +143,13 @@ is a plain product, rounded.
     - Without momentum: ``W ← fma(−s, G, d·W)``, ``b ← fma(−s, g, b)``.
     - With momentum: ``V ← fma(−s, G, μ·V)``, ``W ← fma(d, W, V)``;
       ``v ← fma(−s, g, μ·v)``, ``b ← b + v``.
+    - With Nesterov's: V and v as with momentum, then
+      ``W ← fma(d, W, fma(−s, G, μ·V))``, ``b ← b + fma(−s, g, μ·v)``.
 
     With λ = 0, ``d·W`` is W and ``fma(d, W, V)`` is ``W + V`` rounded once.
+10'. **Adam**, with g, the factors and the powers as in 10:
+    ``M ← fma(c1, g, β1·M)``, ``V ← fma(c2, g·g, β2·V)``,
+    ``u = fma(√V, k, ε)``, ``w ← fma(−a, M/u, d·w)``; the same for biases.
 
 The cases at the edges, as training meets them. Zero factors (every
 inactive ReLU unit) and subnormal products (tiny nudges times small
@@ -145,6 +171,8 @@ where the default leaves half of the arithmetic units idle.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -418,14 +446,16 @@ class ReferenceTrainer(BaseTrainer):
         self._weights = _write_into(getattr(self, "_weights", None), weights, self.dtype)
         self._biases = _write_into(getattr(self, "_biases", None), biases, self.dtype)
 
-    def _set_velocities(self, weights, biases):
-        self._velocity_w = _write_into(getattr(self, "_velocity_w", None), weights, self.dtype)
-        self._velocity_b = _write_into(getattr(self, "_velocity_b", None), biases, self.dtype)
+    def _set_slots(self, slots):
+        held = getattr(self, "_slot_arrays", [])
+        self._slot_arrays = [
+            (_write_into(old[0] if old else None, weights, self.dtype),
+             _write_into(old[1] if old else None, biases, self.dtype))
+            for old, (weights, biases) in zip(held + [None] * len(slots), slots)
+        ]
 
-    def _velocities(self):
-        if not self.momentum:
-            return None
-        return list(self._velocity_w), list(self._velocity_b)
+    def _slots(self):
+        return [(list(weights), list(biases)) for weights, biases in self._slot_arrays]
 
     @property
     def weights(self) -> list[FloatArray]:
@@ -494,34 +524,67 @@ class ReferenceTrainer(BaseTrainer):
         return sums_w, sums_b
 
     def _update_mini_batch(self, X, Y, rate):
-        """One SGD step on the mini-batch (X, Y); returns its examples' e_x."""
+        """One step on the mini-batch (X, Y); returns its examples' e_x."""
         activations, deltas, errors = self._backprop(X, Y)
         sums_w, sums_b = self._summed_nudges(activations, deltas)
-        # Contract 7 (7'), each factor rounded to the dtype once.
         f = self.dtype.type
-        step = f(rate.learning_rate) / f(len(X))
-        decay, mu = f(rate.decay), f(self.momentum)
+        if self.optimizer == "adam":
+            step = self._adam_step(rate, len(X))
+        else:
+            # Contract 7 (7'), each factor rounded to the dtype once.
+            step = self._sgd_step(f(rate.learning_rate) / f(len(X)), f(self.momentum))
+        slots = self._slot_arrays
         for l, (G, g) in enumerate(zip(sums_w, sums_b)):
-            W, b = self._weights[l], self._biases[l]
-            if self.fma and self.momentum:
-                V, v = self._velocity_w[l], self._velocity_b[l]
-                V[...] = fma(-step, G, mu * V)
-                v[...] = fma(-step, g, mu * v)
-                W[...] = fma(decay, W, V)
-                b += v
-            elif self.fma:
-                W[...] = fma(-step, G, decay * W)
-                b[...] = fma(-step, g, b)
-            elif self.momentum:
-                V, v = self._velocity_w[l], self._velocity_b[l]
-                V[...] = mu * V - step * G
-                v[...] = mu * v - step * g
-                W[...] = decay * W + V
-                b += v
-            else:
-                W[...] = decay * W - step * G
-                b -= step * g
+            step(self._weights[l], [slot[0][l] for slot in slots], G, f(rate.decay))
+            step(self._biases[l], [slot[1][l] for slot in slots], g, f(1))  # biases are not decayed
         return errors
+
+    def _sgd_step(self, s, mu):
+        """Contract 7 (7'): the step of parameters p (velocities V), sums G and decay d."""
+        fused, nesterov = self.fma, self.nesterov
+
+        def step(p, state, G, d):
+            if not state:
+                p[...] = fma(-s, G, d * p) if fused else d * p - s * G
+                return
+            (V,) = state
+            V[...] = fma(-s, G, mu * V) if fused else mu * V - s * G
+            if nesterov:  # the step looks ahead: μ·V − s·G with the new V
+                ahead = fma(-s, G, mu * V) if fused else mu * V - s * G
+            else:
+                ahead = V
+            p[...] = fma(d, p, ahead) if fused else d * p + ahead
+
+        return step
+
+    def _adam_step(self, rate, m):
+        """Contract 10 (10'): Adam's step of parameters p (moments M, V), sums G and decay d."""
+        f = self.dtype.type
+        powers = self._adam_powers
+        powers *= (self.betas[0], self.betas[1])  # β1^t, β2^t: one product each per step, in float64
+        scale = f(1) / f(m)
+        beta1, beta2 = f(self.betas[0]), f(self.betas[1])
+        rest1, rest2 = f(1) - beta1, f(1) - beta2
+        root = f(1.0 / math.sqrt(1.0 - powers[1]))
+        rate_t = f(rate.learning_rate / (1.0 - powers[0]))
+        eps = f(self.eps)
+        fused = self.fma
+
+        def step(p, state, G, d):
+            M, V = state
+            g = scale * G
+            if fused:
+                M[...] = fma(rest1, g, beta1 * M)
+                V[...] = fma(rest2, g * g, beta2 * V)
+                u = fma(np.sqrt(V), root, eps)
+                p[...] = fma(-rate_t, M / u, d * p)
+            else:
+                M[...] = beta1 * M + rest1 * g
+                V[...] = beta2 * V + rest2 * (g * g)
+                u = np.sqrt(V) * root + eps
+                p[...] = d * p - rate_t * (M / u)
+
+        return step
 
     def _train_slice(self, X, Y, perm, total, buffers, rate, first, last):
         for start in range(0, len(perm), self.batch_size):

@@ -75,6 +75,10 @@ class _TrainerEstimator(BaseEstimator):
             batch_size=self.batch_size,
             l2=self.l2,
             momentum=self.momentum,
+            nesterov=self.nesterov,
+            optimizer=self.optimizer,
+            betas=self.betas,
+            eps=self.eps,
             init=self.init,
             schedule=self.schedule,
             seed=seed,
@@ -183,6 +187,11 @@ class FastMLPClassifier(ClassifierMixin, _TrainerEstimator):
         call, in :meth:`partial_fit`: one call decays as much as one epoch).
     momentum : float, default=0.0
         The momentum coefficient μ of SGD with momentum, in [0, 1); 0 is plain SGD.
+    nesterov, optimizer, betas, eps : default False, "sgd", (0.9, 0.999), 1e-8
+        Nesterov's momentum (with ``momentum`` > 0), and Adam
+        (``optimizer="adam"``, which wants a much smaller ``learning_rate``,
+        0.001 say) with its β1, β2 and ε, passed on as
+        :class:`fastmlp.Trainer`'s arguments (see it for their steps).
     init : {"scaled", "standard"}, default="scaled"
         Initial weights: ``"scaled"`` draws them from N(0, 1/n_in), n_in being
         the neuron's number of inputs; ``"standard"`` from N(0, 1), as in the
@@ -278,6 +287,10 @@ class FastMLPClassifier(ClassifierMixin, _TrainerEstimator):
         epochs=30,
         l2=0.0,
         momentum=0.0,
+        nesterov=False,
+        optimizer="sgd",
+        betas=(0.9, 0.999),
+        eps=1e-8,
         init="scaled",
         schedule=None,
         early_stopping=None,
@@ -297,6 +310,10 @@ class FastMLPClassifier(ClassifierMixin, _TrainerEstimator):
         self.epochs = epochs
         self.l2 = l2
         self.momentum = momentum
+        self.nesterov = nesterov
+        self.optimizer = optimizer
+        self.betas = betas
+        self.eps = eps
         self.init = init
         self.schedule = schedule
         self.early_stopping = early_stopping
@@ -580,6 +597,9 @@ class FastMLPRegressor(RegressorMixin, _TrainerEstimator):
         biases) by ``1 − η·λ/n``, n the number of training examples (of the call).
     momentum : float, default=0.9
         The momentum coefficient μ of SGD with momentum, in [0, 1); 0 is plain SGD.
+    nesterov, optimizer, betas, eps : default False, "sgd", (0.9, 0.999), 1e-8
+        Nesterov's momentum, and Adam with its β1, β2 and ε, as in
+        :class:`FastMLPClassifier`.
     init : {"scaled", "standard"}, default="scaled"
         Initial weights from N(0, 1/n_in) (``"scaled"``) or N(0, 1); biases N(0, 1).
     schedule : None, "constant" or fastmlp.StepDecay, default=None
@@ -661,6 +681,10 @@ class FastMLPRegressor(RegressorMixin, _TrainerEstimator):
         epochs=50,
         l2=0.0,
         momentum=0.9,
+        nesterov=False,
+        optimizer="sgd",
+        betas=(0.9, 0.999),
+        eps=1e-8,
         init="scaled",
         schedule=None,
         early_stopping=None,
@@ -678,6 +702,10 @@ class FastMLPRegressor(RegressorMixin, _TrainerEstimator):
         self.epochs = epochs
         self.l2 = l2
         self.momentum = momentum
+        self.nesterov = nesterov
+        self.optimizer = optimizer
+        self.betas = betas
+        self.eps = eps
         self.init = init
         self.schedule = schedule
         self.early_stopping = early_stopping

@@ -35,7 +35,7 @@ class _Buffers(NamedTuple):
     err: FloatArray  # and cost
     w_back: FloatArray  # in blocks of examples, each thread's copy of the hidden layers' weights
     pw: FloatArray  # a layer at a time: the weights in panels,
-    pv: FloatArray  # the velocities in panels (with momentum),
+    pv: FloatArray  # the optimizer's state in panels (velocities, or Adam's two moments),
     pack: FloatArray  # each thread's packing buffer,
     scratch: FloatArray  # and the team's scratch
 
@@ -65,17 +65,33 @@ class Trainer(BaseTrainer):
             W_view[...] = W
             b_view[...] = b
 
-    def _set_velocities(self, weights, biases):
-        if not hasattr(self, "_vwt"):
-            self._vwt, self._vb = np.zeros_like(self._wt), np.zeros_like(self._b)
-        for V, v, V_view, v_view in zip(weights, biases, self._weight_views(self._vwt), self._bias_views(self._vb)):
-            V_view[...] = V
-            v_view[...] = v
+    def _set_slots(self, slots):
+        # The optimizer's state in two flat buffers, a slot after another, each laid out as
+        # the parameters are (Adam's second moments follow its first ones, as the kernels expect).
+        if getattr(self, "_vwt", None) is None or len(self._vwt) != len(slots) * len(self._wt):
+            self._vwt = np.zeros(len(slots) * len(self._wt), dtype=self.dtype) if slots else None
+            self._vb = np.zeros(len(slots) * len(self._b), dtype=self.dtype) if slots else None
+        for (weights, biases), (W_views, b_views) in zip(slots, self._slots()):
+            for W, b, W_view, b_view in zip(weights, biases, W_views, b_views):
+                W_view[...] = W
+                b_view[...] = b
 
-    def _velocities(self):
-        if not self.momentum:
-            return None
-        return self._weight_views(self._vwt), self._bias_views(self._vb)
+    def _slots(self):
+        if self._vwt is None:
+            return []
+        w, b = len(self._wt), len(self._b)
+        return [
+            (self._weight_views(self._vwt[i * w : (i + 1) * w]), self._bias_views(self._vb[i * b : (i + 1) * b]))
+            for i in range(len(self._vwt) // w)
+        ]
+
+    def _rule(self, kernels):
+        """The kernels' code for the optimizer's rule."""
+        if self.optimizer == "adam":
+            return kernels.ADAM
+        if self.momentum:
+            return kernels.NESTEROV if self.nesterov else kernels.MOMENTUM
+        return kernels.PLAIN
 
     def _allocate_parameters(self):
         sizes = self.layer_sizes
@@ -147,7 +163,7 @@ class Trainer(BaseTrainer):
             np.empty(rows, dtype=self.dtype),
             np.empty((self.threads, hidden_weights), dtype=self.dtype),
             np.empty(panels, dtype=self.dtype),
-            np.empty(panels if self.momentum and not gradients else 1, dtype=self.dtype),
+            np.empty(panels * self._slot_count() if self._slot_count() and not gradients else 1, dtype=self.dtype),
             np.empty((self.threads, pack), dtype=self.dtype),
             np.empty(scratch, dtype=self.dtype),
         )
@@ -157,11 +173,12 @@ class Trainer(BaseTrainer):
 
     def _train_slice(self, X, Y, perm, cost_sum, buffers, rate, first, last):
         b = buffers
-        # Without momentum the kernel never touches the velocity arguments.
-        vwt, vb = (self._vwt, self._vb) if self.momentum else (self._wt, self._b)
+        # The plain rule never touches the state's arguments.
+        vwt, vb = (self._wt, self._b) if self._vwt is None else (self._vwt, self._vb)
         return b.kernels.train_epoch(
             X, Y, perm.astype(np.intp, copy=False), self._wt, self._b, b.gwt, b.gb, b.act, b.delta, b.err, b.w_back,
-            vwt, vb, b.pw, b.pv, b.pack, b.scratch, *self._layout(), rate.learning_rate, rate.decay, self.momentum,
+            vwt, vb, b.pw, b.pv, b.pack, b.scratch, *self._layout(), self._rule(b.kernels), rate.learning_rate,
+            rate.decay, self.momentum, *self.betas, self.eps, self._adam_powers,
             min(self.batch_size, len(perm)), self.threads, b.by_layers, first, last, cost_sum,
         )
 

@@ -39,6 +39,22 @@ def output_activations(cost):
     return st.sampled_from([None, "identity", "sigmoid", "relu", "tanh"])
 
 
+def optimizers(momenta):
+    """A hypothesis strategy for the optimizer's arguments with their learning rate: plain SGD,
+    momentum or Nesterov's (μ from ``momenta``), or Adam (with PyTorch's betas or others)."""
+    from hypothesis import strategies as st
+
+    sgd_rates = st.sampled_from([0.01, 0.5, 3.0])
+    return st.one_of(
+        st.fixed_dictionaries({"learning_rate": sgd_rates}),
+        st.fixed_dictionaries({"learning_rate": sgd_rates, "momentum": st.sampled_from(momenta),
+                               "nesterov": st.booleans()}),
+        st.fixed_dictionaries({"optimizer": st.just("adam"), "learning_rate": st.sampled_from([0.001, 0.01, 0.3]),
+                               "betas": st.sampled_from([(0.9, 0.999), (0.5, 0.9)]),
+                               "eps": st.sampled_from([1e-8, 1e-3])}),
+    )
+
+
 def mnist_dir():
     """Where the MNIST IDX files are: $FASTMLP_MNIST_DIR, else ../shared/data/mnist beside the repository."""
     return Path(os.environ.get("FASTMLP_MNIST_DIR", REPO.parent / "shared" / "data" / "mnist"))

@@ -2,8 +2,9 @@
 
 Hypothesis draws the network, the data, the seed, the dtype, the batch size
 (dividing the data or not, 1, larger than the data), the thread count, the
-memory layout of the inputs, the training options (activation, cost,
-L2, momentum, initialisation, schedule) and the arithmetic contract (fma);
+memory layout of the inputs, the training options (activation, cost, output
+activation, L2, the optimizer: SGD, momentum, Nesterov's, Adam; initialisation,
+schedule) and the arithmetic contract (fma);
 every array both trainers produce is then compared bit for bit.
 """
 
@@ -15,6 +16,7 @@ from helpers import (
     assert_same_outputs_and_gradients,
     assert_trainers_agree,
     contracts,
+    optimizers,
     output_activations,
 )
 from hypothesis import given, settings
@@ -67,10 +69,9 @@ def configurations(draw):
             activation=draw(st.sampled_from(["sigmoid", "relu", "tanh"])),
             cost=cost,
             output_activation=draw(output_activations(cost)),
-            learning_rate=draw(st.sampled_from([0.01, 0.5, 3.0])),
             # λ·η/n stays below 1 for every n and η drawn here.
             l2=draw(st.sampled_from([0.0, 0.05, 0.3])),
-            momentum=draw(st.sampled_from([0.0, 0.5, 0.9])),
+            **draw(optimizers([0.5, 0.9])),
             init=draw(st.sampled_from(["standard", "scaled"])),
             schedule=draw(st.sampled_from([None, StepDecay(1, 0.5), StepDecay(2, 0.1)])),
             batch_size=batch_size,
@@ -110,8 +111,9 @@ def test_fit_gives_the_same_bits(config):
 
 ODD_OPTIONS = [
     dict(activation="sigmoid"),
-    dict(activation="relu"),
+    dict(activation="relu", momentum=0.5, nesterov=True),
     dict(activation="tanh", cost="log_likelihood", momentum=0.9, l2=2.0),
+    dict(activation="relu", optimizer="adam", l2=1.0, output_activation="identity"),
     dict(activation="sigmoid", cost="cross_entropy", l2=5.0, init="scaled"),
 ]
 

@@ -126,6 +126,10 @@ MISTAKES = [
     (["train", "--l2", "-1"], 2, "expected a finite number >= 0"),
     (["train", "--momentum", "1"], 2, "expected a number < 1 and >= 0"),
     (["train", "--init", "he"], 2, "invalid choice"),
+    (["train", "--optimizer", "rmsprop"], 2, "invalid choice: 'rmsprop'"),
+    (["train", "--betas", "0.9"], 2, "expected B1,B2 such as 0.9,0.999"),
+    (["train", "--betas", "0.9,1"], 2, "expected a number < 1 and >= 0"),
+    (["train", "--nesterov"], 1, "nesterov=True needs momentum > 0"),
     (["train", "--output-activation", "softmax"], 2, "invalid choice: 'softmax'"),
     (["train", "--cost", "cross_entropy", "--output-activation", "identity"], 1,
      "cost='cross_entropy' needs output_activation='sigmoid'"),
@@ -264,6 +268,27 @@ def test_output_activation_reaches_the_trainer_the_summary_and_the_saved_model(s
     assert t.output_activation == "identity"
     (X, y), _ = small_data[0]
     u = Trainer((784, 12, 10), activation="relu", output_activation="identity", learning_rate=0.01, seed=2)
+    u.fit(X, y, 1)
+    assert all(np.array_equal(a, b) for a, b in zip(t.weights + t.biases, u.weights + u.biases))
+
+
+@pytest.mark.parametrize("options, summary, settings", [
+    (["--optimizer", "adam", "--betas", "0.8,0.99", "--eps", "1e-6", "--lr", "0.001"],
+     "quadratic cost, Adam β = 0.8, 0.99, ε = 1e-06, η = 0.001", dict(optimizer="adam", betas=(0.8, 0.99), eps=1e-6)),
+    (["--momentum", "0.9", "--nesterov", "--lr", "0.5"], "quadratic cost, Nesterov momentum 0.9, η = 0.5",
+     dict(momentum=0.9, nesterov=True)),
+])
+def test_the_optimizers_reach_the_trainer_the_summary_and_the_saved_model(small_data, capsys, tmp_path, options,
+                                                                          summary, settings):
+    model = tmp_path / "m.npz"
+    code, out, err = run(capsys, "train", *options, "--epochs", "1", "--layers", "784,12,10", "--seed", "2",
+                         "--save", str(model))
+    assert code == 0, err
+    assert summary in out.splitlines()[1]
+    t = Trainer.load(model)
+    assert all(getattr(t, name) == value for name, value in settings.items())
+    (X, y), _ = small_data[0]
+    u = Trainer((784, 12, 10), learning_rate=float(options[options.index("--lr") + 1]), seed=2, **settings)
     u.fit(X, y, 1)
     assert all(np.array_equal(a, b) for a, b in zip(t.weights + t.biases, u.weights + u.biases))
 

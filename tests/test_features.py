@@ -1,11 +1,14 @@
 """Costs, L2, momentum, initialisation, schedules, early stopping and resuming: each checked
 against its own definition, written out here independently of the trainers."""
 
+import math
+
 import numpy as np
 import pytest
 from helpers import assert_same_bits, assert_trainers_agree
 
 from fastmlp import ReferenceTrainer, StepDecay, Trainer
+from fastmlp.reference import fma as fastmlp_fma
 
 TRAINERS = [Trainer, ReferenceTrainer]
 
@@ -95,6 +98,69 @@ def test_an_identity_output_is_the_linear_layer_and_its_nudges(cls, dtype):
 
 
 @pytest.mark.parametrize("cls", TRAINERS)
+@pytest.mark.parametrize("fma", [False, True])
+def test_nesterov_steps_look_ahead_along_the_velocity(cls, fma):
+    """Two one-example epochs with Nesterov's momentum, PyTorch's form written with the velocity
+    in the parameters' units: v ← μv − η∇, w ← w + (μv − η∇), with the new v."""
+    X, y = toy(n=1)
+    eta, mu = 0.3, 0.9
+    t = cls((6, 5, 3), momentum=mu, nesterov=True, learning_rate=eta, batch_size=1, seed=4, fma=fma)
+    f = t.dtype.type
+    W = [w.copy() for w in t.weights] + [x.copy() for x in t.biases]
+    V = [np.zeros_like(w) for w in W]
+    for _ in range(2):
+        gw, gb = t.gradients(X, y)
+        t.fit(X, y, 1)
+        for l, g in enumerate(gw + gb):
+            if fma:
+                V[l] = fastmlp_fma(-f(eta), g, f(mu) * V[l])
+                W[l] = W[l] + fastmlp_fma(-f(eta), g, f(mu) * V[l])  # d = 1: fma(1, w, ahead) = w + ahead
+            else:
+                V[l] = f(mu) * V[l] - f(eta) * g
+                W[l] = W[l] + (f(mu) * V[l] - f(eta) * g)
+        for l, p in enumerate(t.weights + t.biases):
+            assert_same_bits(p, W[l], f"parameter {l}")
+    plain = cls((6, 5, 3), momentum=mu, learning_rate=eta, batch_size=1, seed=4, fma=fma)
+    plain.fit(X, y, 2)
+    assert not np.array_equal(plain.weights[0], t.weights[0])
+
+
+@pytest.mark.parametrize("cls", TRAINERS)
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_adam_steps_are_kingma_and_bas_with_bias_correction(cls, dtype):
+    """Three steps of Adam on a mini-batch of 4 examples, from gradients(), each written out:
+    m ← β1m + (1−β1)g, v ← β2v + (1−β2)g², w ← d·w − η/(1−β1^t) · m/(√v/√(1−β2^t) + ε),
+    with the decoupled L2 decay d and the biases undecayed."""
+    X, y = toy(n=1)
+    X, y = np.repeat(X, 4, axis=0), np.repeat(y, 4)  # four alike: the order the sums visit them is moot
+    eta, lam, beta1, beta2, eps = 0.01, 0.3, 0.8, 0.95, 1e-3
+    t = cls((6, 5, 3), optimizer="adam", betas=(beta1, beta2), eps=eps, l2=lam, learning_rate=eta,
+            batch_size=4, seed=6, dtype=dtype)
+    f = t.dtype.type
+    params = [w.copy() for w in t.weights] + [b.copy() for b in t.biases]
+    decays = [f(1 - eta * lam / 4)] * 2 + [f(1)] * 2
+    M = [np.zeros_like(p) for p in params]
+    V = [np.zeros_like(p) for p in params]
+    for step in range(1, 4):
+        gw, gb = t.gradients(X, y)  # G/m, which Adam's r·G equals to the last bit for m = 4
+        t.fit(X, y, 1)
+        power1, power2 = math.prod([beta1] * step), math.prod([beta2] * step)  # β^t as products in order
+        a, k = f(eta / (1 - power1)), f(1 / np.sqrt(1 - power2))
+        for l, g in enumerate(gw + gb):
+            M[l] = f(beta1) * M[l] + (f(1) - f(beta1)) * g
+            V[l] = f(beta2) * V[l] + (f(1) - f(beta2)) * (g * g)
+            params[l] = decays[l] * params[l] - a * (M[l] / (np.sqrt(V[l]) * k + f(eps)))
+        for l, p in enumerate(t.weights + t.biases):
+            assert_same_bits(p, params[l], f"step {step}, parameter {l}")
+    assert t._adam_powers.tolist() == [beta1 * beta1 * beta1, beta2 * beta2 * beta2]
+    # Adam's steps are of the order of η whatever the gradient's scale: the first is ±η·(1 − small).
+    u = cls((6, 5, 3), optimizer="adam", learning_rate=eta, batch_size=4, seed=6, dtype=dtype)
+    before = u.biases[1].copy()
+    u.fit(X * 1000, y, 1)
+    np.testing.assert_allclose(np.abs(u.biases[1] - before), eta, rtol=1e-3)
+
+
+@pytest.mark.parametrize("cls", TRAINERS)
 def test_scaled_init_divides_standard_normals_by_root_fan_in(cls):
     t = cls((9, 4, 2), init="scaled", seed=7, dtype="float32")
     rng = np.random.default_rng(7)
@@ -178,8 +244,8 @@ def test_early_stopping_keeps_the_best_epoch(cls):
     by_hand = cls((4, 12, 2), **kwargs)
     by_hand.fit(X, y, best)
     assert_trainers_agree(t, by_hand)
-    assert_same_bits(np.concatenate([v.ravel() for v in t._velocities()[0]]),
-                     np.concatenate([v.ravel() for v in by_hand._velocities()[0]]), "velocities")
+    assert_same_bits(np.concatenate([v.ravel() for v in t._slots()[0][0]]),
+                     np.concatenate([v.ravel() for v in by_hand._slots()[0][0]]), "velocities")
 
 
 def test_early_stopping_needs_validation_data():
@@ -198,13 +264,22 @@ def test_callbacks_returning_false_stop_training(cls):
     assert len(h) == 3 and [r.epoch for r in seen] == [1, 2, 3]
 
 
+RESUMABLE = {
+    "momentum": dict(momentum=0.8, learning_rate=0.2),
+    "nesterov": dict(momentum=0.8, nesterov=True, learning_rate=0.2),
+    "adam": dict(optimizer="adam", betas=(0.8, 0.99), eps=1e-6, learning_rate=0.01),
+}
+
+
+@pytest.mark.parametrize("optimizer", RESUMABLE)
 @pytest.mark.parametrize("load_as", TRAINERS)
 @pytest.mark.parametrize("cls", TRAINERS)
-def test_train_save_load_train_equals_training_at_once(cls, load_as, tmp_path):
-    """2 epochs, save, load, 3 more: the bits of 5 epochs, velocities and generator included."""
+def test_train_save_load_train_equals_training_at_once(cls, load_as, tmp_path, optimizer):
+    """2 epochs, save, load, 3 more: the bits of 5 epochs, the optimizer's state (velocities,
+    Adam's moments and step count) and generator included."""
     X, y = toy(n=70)
-    kwargs = dict(activation="tanh", cost="log_likelihood", l2=0.5, momentum=0.8, init="scaled",
-                  schedule=StepDecay(2, 0.5), learning_rate=0.2, batch_size=8, dtype="float32")
+    kwargs = dict(activation="tanh", cost="log_likelihood", l2=0.5, init="scaled",
+                  schedule=StepDecay(2, 0.5), batch_size=8, dtype="float32", **RESUMABLE[optimizer])
     whole = cls((6, 9, 3), seed=12, **kwargs)
     whole.fit(X, y, 5)
     first = cls((6, 9, 3), seed=12, **kwargs)
@@ -227,6 +302,16 @@ BAD_OPTIONS = [
     (dict(momentum=1.0), ValueError, r"momentum must be finite, >= 0.0 and < 1.0, got 1.0"),
     (dict(momentum=-0.1), ValueError, "momentum must be finite"),
     (dict(init="xavier"), ValueError, "init must be one of 'standard', 'scaled'"),
+    (dict(nesterov=True), ValueError, "nesterov=True needs momentum > 0"),
+    (dict(nesterov=1, momentum=0.5), TypeError, "nesterov must be True or False"),
+    (dict(optimizer="rmsprop"), ValueError, "optimizer must be one of 'sgd', 'adam'"),
+    (dict(optimizer="adam", momentum=0.9), ValueError, "momentum belongs to optimizer='sgd'"),
+    (dict(betas=(0.9,)), TypeError, "betas must be a pair"),
+    (dict(betas=(0.9, 1.0)), ValueError, "betas\\[1\\] must be finite, >= 0.0 and < 1.0"),
+    (dict(betas=(0.9, 0.99999999), dtype="float32"), ValueError, "betas\\[1\\] 0.99999999 is 1.0 in float32"),
+    (dict(eps=0.0), ValueError, "eps must be > 0"),
+    (dict(eps=1e-50, dtype="float32"), ValueError, "eps must be > 0 in float32"),
+    (dict(eps=float("inf")), ValueError, "eps must be finite"),
     (dict(output_activation="softmax"), ValueError,
      "output_activation must be one of 'sigmoid', 'relu', 'tanh', 'identity', got 'softmax'"),
     (dict(output_activation="linear"), ValueError, "output_activation must be one of"),

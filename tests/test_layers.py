@@ -18,6 +18,7 @@ from helpers import (
     assert_same_outputs_and_gradients,
     assert_trainers_agree,
     contracts,
+    optimizers,
     output_activations,
 )
 from hypothesis import given, settings
@@ -54,9 +55,8 @@ def wide_configurations(draw):
             activation=draw(st.sampled_from(["sigmoid", "relu", "tanh"])),
             cost=cost,
             output_activation=draw(output_activations(cost)),
-            learning_rate=draw(st.sampled_from([0.01, 0.5, 3.0])),
             l2=draw(st.sampled_from([0.0, 0.3])),
-            momentum=draw(st.sampled_from([0.0, 0.9])),
+            **draw(optimizers([0.9])),
             init=draw(st.sampled_from(["standard", "scaled"])),
             schedule=draw(st.sampled_from([None, StepDecay(1, 0.5)])),
             batch_size=batch_size,
@@ -131,31 +131,31 @@ def test_the_packing_stays_in_its_buffers(dtype, sizes, m, threads):
     """plan()'s sizes bound what every thread packs, at every size of mini-batch up to m (the
     last one of an epoch is smaller): values past the buffers are never touched. The buffers
     start as NaN, so a value read before it is written would show in the weights, which are
-    those of the blocks of examples."""
+    those of the blocks of examples. Adam's two moments fill two sets of panels."""
     rng = np.random.default_rng(m)
     n = 2 * m + 1  # two full mini-batches and one of a single example
     X = rng.uniform(-1, 1, (n, sizes[0])).astype(dtype)
     Y = np.eye(sizes[-1], dtype=dtype)[rng.integers(0, sizes[-1], n)]
-    t = Trainer(sizes, batch_size=m, dtype=dtype, seed=1, threads=threads, momentum=0.5)
-    by_blocks = Trainer(sizes, batch_size=m, dtype=dtype, seed=1, threads=threads, momentum=0.5)
+    t = Trainer(sizes, batch_size=m, dtype=dtype, seed=1, threads=threads, optimizer="adam")
+    by_blocks = Trainer(sizes, batch_size=m, dtype=dtype, seed=1, threads=threads, optimizer="adam")
     by_blocks._by_layers = False
     _, panels, pack, scratch = _dispatch.kernels.plan(t._sizes, m, t._b[:1])
     guard = 64  # each thread's row of packing is this much longer than plan() asks
     marked = lambda *shape: np.full(shape, np.nan, dtype=dtype)  # noqa: E731
-    pw, pv = marked(panels + guard), marked(panels + guard)
+    pw, pv = marked(panels + guard), marked(2 * panels + guard)
     packs = marked(threads, pack + guard)
     scratch_buffer = marked(scratch + guard)
     act, delta, err = marked(m, t.width), marked(m, t.width), marked(m)
     _dispatch.kernels.train_epoch(
         X, Y, np.arange(n, dtype=np.intp), t._wt, t._b, marked(1), marked(t.width), act, delta, err,
-        marked(threads, 1), t._vwt, t._vb, pw[:panels], pv[:panels], packs, scratch_buffer[:scratch],
-        *t._layout(), 0.1, 1.0, 0.5, m, threads, True, True, True,
+        marked(threads, 1), t._vwt, t._vb, pw[:panels], pv[: 2 * panels], packs, scratch_buffer[:scratch],
+        *t._layout(), _dispatch.kernels.ADAM, 0.1, 1.0, 0.0, 0.9, 0.999, 1e-8, t._adam_powers, m, threads, True,
+        True, True,
     )
-    by_blocks._vwt, by_blocks._vb = np.zeros_like(by_blocks._wt), np.zeros_like(by_blocks._b)
     by_blocks._train_slice(X, Y, np.arange(n, dtype=np.intp), 0.0, by_blocks._work_buffers(m), _Rate(0.1, 1.0),
                            True, True)
     assert_trainers_agree(t, by_blocks, "layers with NaN-filled buffers against blocks")
-    for name, tail in (("panels", pw[panels:]), ("velocities", pv[panels:]), ("pack", packs[:, pack:]),
+    for name, tail in (("panels", pw[panels:]), ("moments", pv[2 * panels :]), ("pack", packs[:, pack:]),
                        ("scratch", scratch_buffer[scratch:])):
         assert np.isnan(tail).all(), f"{name}: values past the buffer were written"
 

@@ -213,6 +213,41 @@ def test_a_named_output_activation_round_trips_in_version_4(tmp_path, cls, fma):
         assert_same_bits(u.forward(X), t.forward(X))
 
 
+@pytest.mark.parametrize("cls", [Trainer, ReferenceTrainer])
+def test_adam_and_nesterov_models_are_version_4_with_their_state(tmp_path, cls):
+    X = np.random.default_rng(0).uniform(-1, 1, (20, 3))
+    for kwargs, names in ((dict(momentum=0.5, nesterov=True), ["velocity_weights_0"]),
+                          (dict(optimizer="adam", betas=(0.8, 0.9), eps=1e-4), ["first_moment_weights_0",
+                           "second_moment_biases_1", "adam_powers", "betas", "eps"])):
+        path = tmp_path / "m.npz"
+        t = cls((3, 4, 2), seed=0, learning_rate=0.01, **kwargs)
+        t.fit(X, X[:, :2], 2)
+        t.save(path)
+        with np.load(path, allow_pickle=False) as archive:
+            assert int(archive["format_version"]) == 4 and all(name in archive.files for name in names)
+        u = cls.load(path)
+        assert repr(u) == repr(t)
+        assert np.array_equal(u._adam_powers, t._adam_powers)
+        for (a, b), (c, d) in zip(u._slots(), t._slots()):
+            for p, q in zip(a + b, c + d):
+                assert_same_bits(p, q)
+
+
+@pytest.mark.parametrize("changes, message", [
+    (dict(format_version=np.array(2)), "'optimizer' in format version 2: it needs version 4"),
+    (dict(adam_powers=np.array([0.5, 1.5])), "'adam_powers' is not a pair of powers in \\[0, 1\\]"),
+    (dict(adam_powers=None), "no 'adam_powers'"),
+    (dict(second_moment_weights_0=None), "no 'second_moment_weights_0'"),
+    (dict(betas=np.array([0.9, 1.0])), "betas\\[1\\] must be finite"),
+])
+def test_bad_adam_state_is_refused(tmp_path, changes, message):
+    path = tmp_path / "m.npz"
+    Trainer((3, 2), optimizer="adam", seed=0).save(path)
+    rewrite(path, **changes)
+    with pytest.raises(ModelFileError, match=message):
+        Trainer.load(path)
+
+
 def test_an_output_activation_needs_version_4(tmp_path):
     path = tmp_path / "m.npz"
     Trainer((3, 2), output_activation="identity", seed=0).save(path)

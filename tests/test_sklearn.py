@@ -1,6 +1,7 @@
 """FastMLPClassifier and FastMLPRegressor: scikit-learn's conventions, its estimator checks, and its tools."""
 
 import json
+import math
 import pickle
 import subprocess
 import sys
@@ -65,6 +66,7 @@ EVERYTHING_ELSE = FastMLPClassifier(
     epochs=50,
     l2=1e-3,
     momentum=0.9,
+    nesterov=True,
     init="standard",
     schedule=StepDecay(every=10),
     early_stopping=5,
@@ -74,15 +76,18 @@ EVERYTHING_ELSE = FastMLPClassifier(
 )
 
 
-#: The regressor's, likewise.
+#: The regressor's, likewise, with Adam.
 REGRESSOR_EVERYTHING_ELSE = FastMLPRegressor(
     (20, 10),
     activation="tanh",
-    learning_rate=0.05,
+    learning_rate=0.01,
     batch_size=16,
     epochs=40,
     l2=1e-3,
-    momentum=0.5,
+    momentum=0.0,
+    optimizer="adam",
+    betas=(0.8, 0.99),
+    eps=1e-6,
     init="standard",
     schedule=StepDecay(every=10),
     early_stopping=5,
@@ -308,12 +313,12 @@ def test_every_parameter_reaches_the_trainer(blobs):
     schedule = StepDecay(every=2, factor=0.5)
     model = FastMLPClassifier(
         (6,), activation="relu", cost="quadratic", output_activation="tanh", learning_rate=0.25, batch_size=7,
-        epochs=3, l2=0.5, momentum=0.5, init="standard", schedule=schedule, dtype="float32", threads=2,
-        random_state=0,
+        epochs=3, l2=0.5, momentum=0.5, nesterov=True, init="standard", schedule=schedule, dtype="float32",
+        threads=2, random_state=0,
     ).fit(X, y)
     t = model.trainer_
     assert (t.layer_sizes, t.activation, t.cost, t.learning_rate) == ((5, 6, 3), "relu", "quadratic", 0.25)
-    assert t.output_activation == "tanh"
+    assert t.output_activation == "tanh" and t.nesterov is True
     assert (t.batch_size, t.l2, t.momentum, t.init, t.schedule) == (7, 0.5, 0.5, "standard", schedule)
     assert (t.dtype, t.threads) == (np.float32, 2)
     assert len(t.history) == 3
@@ -682,3 +687,15 @@ def test_regressor_refuses_what_it_cannot_train(friedman):
         model.fit(X, np.array(["a"] * len(X)))
     with pytest.raises(NotFittedError):
         model.predict(X)
+
+
+def test_adam_reaches_the_trainers(blobs, friedman):
+    for model, (X, y) in ((FastMLPClassifier, blobs), (FastMLPRegressor, friedman)):
+        fitted = model(optimizer="adam", betas=(0.8, 0.99), eps=1e-6, learning_rate=0.01, momentum=0.0, epochs=3,
+                       random_state=0).fit(X, y)
+        t = fitted.trainer_
+        assert (t.optimizer, t.betas, t.eps) == ("adam", (0.8, 0.99), 1e-6)
+        steps = 3 * -(-len(X) // fitted.batch_size)  # mini-batches in three epochs
+        assert t._adam_powers.tolist() == [math.prod([0.8] * steps), math.prod([0.99] * steps)]
+        with pytest.raises(ValueError, match="momentum belongs to optimizer='sgd'"):
+            model(optimizer="adam", momentum=0.9).fit(X, y)

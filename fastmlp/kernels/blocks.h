@@ -11,6 +11,7 @@
 #define SLOAD LOAD
 #define SSTORE STORE
 #define SMADD VMADD
+#define SSQRT VSQRT
 #define SUMS_OF FASTMLP_NAME(weighted_sums_of)
 #define NUDGE_BLOCK FASTMLP_NAME(nudge_block)
 #include "sweeps.h"
@@ -20,6 +21,7 @@
 #define SLOAD ULOAD
 #define SSTORE USTORE
 #define SMADD UMADD
+#define SSQRT USQRT
 #define SUMS_OF FASTMLP_NAME(unit_sums_of)
 #define NUDGE_BLOCK FASTMLP_NAME(nudge_narrow)
 #include "sweeps.h"

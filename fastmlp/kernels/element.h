@@ -77,63 +77,81 @@ static inline T FASTMLP_NAME(exp)(T x)
 #define VMADD(acc, x, y) ((acc) + (x) * (y))
 #define UMADD(acc, x, y) ((acc) + (x) * (y))
 #endif
+/* IEEE's square root, correctly rounded on every target (Adam's step): SQRT
+ * on scalars, VSQRT and USQRT on vectors of type V and U (shapes.h). */
+#if FASTMLP_F64
+#define SQRT sqrt
+#ifdef FASTMLP_VECTORS
+#define VSQRT(x) FASTMLP_SQRT_OF(f64, FASTMLP_VBYTES)(x)
+#define USQRT(x) FASTMLP_SQRT_OF(f64, FASTMLP_UBYTES_F64)(x)
+#endif
+#else
+#define SQRT sqrtf
+#ifdef FASTMLP_VECTORS
+#define VSQRT(x) FASTMLP_SQRT_OF(f32, FASTMLP_VBYTES)(x)
+#define USQRT(x) FASTMLP_SQRT_OF(f32, FASTMLP_UBYTES_F32)(x)
+#endif
+#endif
 /* MADD for the Cython layers (madd() of _element.pxi). */
 static inline T FASTMLP_NAME(madd)(T acc, T x, T y) { return MADD(acc, x, y); }
 
-/* A finished gradient sum s into the weight *c: stored as it is, or with
- * step_out the step of the arithmetic contract (velocity *vel, or NULL), as
- * STEP_VECTOR below. */
-static inline void FASTMLP_NAME(take_step)(T* c, T s, int step_out, T step, T decay, T mu, T* vel)
+/* The rule's step on one weight *w from its finished gradient sum s
+ * (fastmlp.reference, rules 7 and 10, and 7' and 10' in the fused contract,
+ * where MADD fuses), with the weight's state at *state: its velocity, or its
+ * first moment, the second being at state + rule->second (Adam). The plain
+ * step has none. */
+static inline void FASTMLP_NAME(take_step)(T* w, T s, const fastmlp_rule* rule, T* state)
 {
-    if (!step_out) {
-        *c = s;
-    } else if (vel) {
-#if FASTMLP_FUSED
-        *vel = MADD(mu * *vel, -step, s);
-        *c = MADD(*vel, decay, *c);
-#else
-        *vel = mu * *vel - step * s;
-        *c = decay * *c + *vel;
-#endif
-    } else {
-        *c = MADD(decay * *c, -step, s);  /* decay·w is w when decay is 1 */
+    T decay = (T)rule->decay;
+    if (rule->kind == FASTMLP_PLAIN) {
+        *w = MADD(decay * *w, -(T)rule->step, s);  /* decay·w is w when decay is 1 */
+    } else if (rule->kind == FASTMLP_ADAM) {
+        T* second = state + rule->second;
+        T g = (T)rule->scale * s;
+        T m = MADD((T)rule->beta1 * *state, (T)rule->rest1, g);
+        T v = MADD((T)rule->beta2 * *second, (T)rule->rest2, g * g);
+        T u = MADD((T)rule->eps, SQRT(v), (T)rule->root);
+        *state = m;
+        *second = v;
+        *w = MADD(decay * *w, -(T)rule->rate, m / u);
+    } else {  /* momentum: v = (μ·v) − s·G, w = (d·w) + v, or Nesterov's look-ahead for v */
+        T mu = (T)rule->mu, step = (T)rule->step;
+        T v = MADD(mu * *state, -step, s);
+        *state = v;
+        if (rule->kind == FASTMLP_NESTEROV) v = MADD(mu * v, -step, s);
+        *w = MADD(v, decay, *w);
     }
 }
 
 #ifdef FASTMLP_VECTORS
-/* A finished vector of gradient sums s into the weights at o (vectors of type
- * VT, loaded and stored by VLOAD and VSTORE, multiply-added by VMADD_ (VMADD
- * or UMADD)): stored as it is, or with
- * step_out the step of the arithmetic contract (velocities at pv, or NULL),
- * each + of a product fused in the fused contract:
- *   w = w − step·s                           (decay 1, no velocities)
- *   w = (decay·w) − step·s                   (no velocities)
- *   v = (mu·v) − step·s, w = (decay·w) + v   (velocities) */
-#if FASTMLP_FUSED
-#define STEP_WITH_VELOCITY(VT, VLOAD, VSTORE, VMADD_, o, pv, s, step, decay, mu)    \
+/* take_step on a vector: the finished gradient sums s (of vector type VT,
+ * loaded and stored by VLOAD and VSTORE, multiply-added by VMADD_, square
+ * roots by VSQRT_) into the weights at o, with the state at pv; or, with no
+ * rule, the sums stored at o as they are. */
+#define STEP_VECTOR(VT, VLOAD, VSTORE, VMADD_, VSQRT_, o, pv, s, rule)                \
     do {                                                                            \
-        VT v_ = VMADD_((mu) * VLOAD(pv), -(step), s);                               \
-        VSTORE(pv, v_);                                                             \
-        VSTORE(o, VMADD_(v_, decay, VLOAD(o)));                                     \
-    } while (0)
-#else
-#define STEP_WITH_VELOCITY(VT, VLOAD, VSTORE, VMADD_, o, pv, s, step, decay, mu)    \
-    do {                                                                            \
-        VT v_ = (mu) * VLOAD(pv) - (step) * (s);                                    \
-        VSTORE(pv, v_);                                                             \
-        VSTORE(o, (decay) * VLOAD(o) + v_);                                         \
-    } while (0)
-#endif
-#define STEP_VECTOR(VT, VLOAD, VSTORE, VMADD_, o, pv, s, step_out, step, decay, mu) \
-    do {                                                                            \
-        if (!(step_out)) {                                                          \
+        const fastmlp_rule* r_ = (rule);                                            \
+        T d_ = r_ ? (T)r_->decay : (T)1;                                            \
+        if (!r_) {                                                                  \
             VSTORE(o, s);                                                           \
-        } else if (pv) {                                                            \
-            STEP_WITH_VELOCITY(VT, VLOAD, VSTORE, VMADD_, o, pv, s, step, decay, mu); \
-        } else if ((decay) != 1) {                                                  \
-            VSTORE(o, VMADD_((decay) * VLOAD(o), -(step), s));                      \
+        } else if (r_->kind == FASTMLP_PLAIN) {                                     \
+            VSTORE(o, VMADD_(d_ != 1 ? d_ * VLOAD(o) : VLOAD(o), -(T)r_->step, s)); \
+        } else if (r_->kind == FASTMLP_ADAM) {                                      \
+            T* p2_ = (pv) + r_->second;                                             \
+            VT g_ = (T)r_->scale * (s);                                             \
+            VT m_ = VMADD_((T)r_->beta1 * VLOAD(pv), (T)r_->rest1, g_);             \
+            VT v_ = VMADD_((T)r_->beta2 * VLOAD(p2_), (T)r_->rest2, g_ * g_);       \
+            VT e_ = {0};                                                            \
+            VT u_ = VMADD_(e_ + (T)r_->eps, (T)r_->root, VSQRT_(v_));               \
+            VSTORE(pv, m_);                                                         \
+            VSTORE(p2_, v_);                                                        \
+            VSTORE(o, VMADD_(d_ * VLOAD(o), -(T)r_->rate, m_ / u_));                \
         } else {                                                                    \
-            VSTORE(o, VMADD_(VLOAD(o), -(step), s));                                \
+            T mu_ = (T)r_->mu, step_ = (T)r_->step;                                 \
+            VT v_ = VMADD_(mu_ * VLOAD(pv), -step_, s);                             \
+            VSTORE(pv, v_);                                                         \
+            if (r_->kind == FASTMLP_NESTEROV) v_ = VMADD_(mu_ * v_, -step_, s);     \
+            VSTORE(o, VMADD_(v_, d_, VLOAD(o)));                                    \
         }                                                                           \
     } while (0)
 #endif

@@ -2,6 +2,7 @@
  * its .pxi files), for float64 and float32:
  *
  *   shapes.h    the target's vectors and the shapes of its blocks and tiles
+ *   rule.h      the optimizer's rule and its factors for one step
  *   typed.h     one float type's vectors; includes, in order:
  *   element.h     one element: exp, the step of one weight and of a vector
  *   blocks.h      register blocks of examples and of weight rows, for
@@ -24,6 +25,7 @@
 #define FASTMLP_KERNELS_H
 
 #include "shapes.h"
+#include "rule.h"
 
 #define FASTMLP_T double
 #define FASTMLP_V fastmlp_vf64

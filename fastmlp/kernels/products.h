@@ -91,10 +91,9 @@ static void FASTMLP_NAME(forward_chunk)(
                 int E = m - i0 < TR ? (int)(m - i0) : TR;
                 T* c = z + i0 * z_stride + j0;
                 if (cols == TN)
-                    FASTMLP_NAME(tile)(E, kc, pack + i0 * kc, b, c, z_stride, pc == 0, 0, 0, 1, 0, NULL);
+                    FASTMLP_NAME(tile)(E, kc, pack + i0 * kc, b, c, z_stride, pc == 0, NULL, NULL);
                 else
-                    FASTMLP_NAME(tile_part)(E, cols, kc, pack + i0 * kc, b, c, z_stride, pc == 0, 0, 0, 1,
-                                            0, NULL, edge);
+                    FASTMLP_NAME(tile_part)(E, cols, kc, pack + i0 * kc, b, c, z_stride, pc == 0, edge);
             }
         }
     }
@@ -170,7 +169,7 @@ static void FASTMLP_NAME(backward_chunk)(
                 if (TN >= 16)
                     FASTMLP_NAME(tile_w)(E, kc, a, TR * TN, pack + q * kc * TN, c, s_stride, pc == 0);
                 else
-                    FASTMLP_NAME(tile)(E, kc, a, pack + q * kc * TN, c, s_stride, pc == 0, 0, 0, 1, 0, NULL);
+                    FASTMLP_NAME(tile)(E, kc, a, pack + q * kc * TN, c, s_stride, pc == 0, NULL, NULL);
             }
         }
     }
@@ -215,8 +214,8 @@ static void FASTMLP_NAME(deltas_from_sums)(
 
 /* The gradient of one layer over the m examples, for the weight rows k_begin …
  * k_end−1: G[k][j] = Σ_i a_i[k]·d_i[j] in the order of i, with a_i = a + (idx ?
- * idx[i] : i)·a_stride and d_i = d + i·d_stride. With step_out, takes the step
- * (see tile_of) on the weights in panels at `out` (n_in rows; velocities `vel`
+ * idx[i] : i)·a_stride and d_i = d + i·d_stride. Given a rule, takes its step
+ * (see tile_of) on the weights in panels at `out` (n_in rows; the state `vel`
  * likewise), all TN columns of every panel, those past n_out (whose deltas
  * are packed as zeros) included; without, stores G into `out` as Wᵀ (rows of
  * n_out). The examples' deltas are packed first, a panel of TN outputs after
@@ -229,7 +228,7 @@ static void FASTMLP_NAME(deltas_from_sums)(
 static void FASTMLP_NAME(gradient_product)(
     const T* a, const Py_ssize_t* idx, Py_ssize_t a_stride, const T* d, Py_ssize_t d_stride,
     Py_ssize_t m, Py_ssize_t n_in, Py_ssize_t n_out, Py_ssize_t k_begin, Py_ssize_t k_end, T* out,
-    int step_out, T step, T decay, T mu, T* vel, Py_ssize_t kb_max, T* pack)
+    const fastmlp_rule* rule, T* vel, Py_ssize_t kb_max, T* pack)
 {
     T edge[TR * TN];
     Py_ssize_t n_pad = (n_out + TN - 1) / TN * TN;
@@ -253,14 +252,13 @@ static void FASTMLP_NAME(gradient_product)(
             for (Py_ssize_t k0 = kb; k0 < kb_end; k0 += TR) {
                 int E = kb_end - k0 < TR ? (int)(kb_end - k0) : TR;
                 const T* ak = ap + (k0 - kb) * m;
-                if (step_out)
-                    FASTMLP_NAME(tile)(E, m, ak, dp, out + j0 * n_in + k0 * TN, TN, 1, 1, step, decay, mu,
+                if (rule)
+                    FASTMLP_NAME(tile)(E, m, ak, dp, out + j0 * n_in + k0 * TN, TN, 1, rule,
                                        vel ? vel + j0 * n_in + k0 * TN : NULL);
                 else if (n_out - j0 >= TN)
-                    FASTMLP_NAME(tile)(E, m, ak, dp, out + k0 * n_out + j0, n_out, 1, 0, 0, 1, 0, NULL);
+                    FASTMLP_NAME(tile)(E, m, ak, dp, out + k0 * n_out + j0, n_out, 1, NULL, NULL);
                 else
-                    FASTMLP_NAME(tile_part)(E, n_out - j0, m, ak, dp, out + k0 * n_out + j0, n_out, 1, 0, 0,
-                                            1, 0, NULL, edge);
+                    FASTMLP_NAME(tile_part)(E, n_out - j0, m, ak, dp, out + k0 * n_out + j0, n_out, 1, edge);
             }
         }
     }

@@ -157,6 +157,49 @@ typedef int fastmlp_vi32 __attribute__((vector_size(FASTMLP_VBYTES)));
 typedef float fastmlp_uf32 __attribute__((vector_size(FASTMLP_UBYTES_F32)));
 typedef int fastmlp_ui32 __attribute__((vector_size(FASTMLP_UBYTES_F32)));
 
+/* IEEE's square root on vectors, correctly rounded lane by lane (Adam's
+ * step): FASTMLP_SQRT_<type>_<bytes>(x). The target's instruction where it
+ * has one for the vectors' width; elsewhere each lane calls the C library's
+ * sqrt, correctly rounded too, so every target gives the same bits. */
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define FASTMLP_SQRT_f64_16(x) ((__typeof__(x))_mm_sqrt_pd((__m128d)(x)))
+#define FASTMLP_SQRT_f32_16(x) ((__typeof__(x))_mm_sqrt_ps((__m128)(x)))
+#ifdef __AVX__
+#define FASTMLP_SQRT_f64_32(x) ((__typeof__(x))_mm256_sqrt_pd((__m256d)(x)))
+#define FASTMLP_SQRT_f32_32(x) ((__typeof__(x))_mm256_sqrt_ps((__m256)(x)))
+#endif
+#ifdef __AVX512F__
+#define FASTMLP_SQRT_f64_64(x) ((__typeof__(x))_mm512_sqrt_pd((__m512d)(x)))
+#define FASTMLP_SQRT_f32_64(x) ((__typeof__(x))_mm512_sqrt_ps((__m512)(x)))
+#endif
+#elif defined(__aarch64__) && defined(__ARM_NEON)
+#include <arm_neon.h>
+#define FASTMLP_SQRT_f64_16(x) ((__typeof__(x))vsqrtq_f64((float64x2_t)(x)))
+#define FASTMLP_SQRT_f32_16(x) ((__typeof__(x))vsqrtq_f32((float32x4_t)(x)))
+#endif
+#define FASTMLP_SQRT_LANES(x, root)                                             \
+    ({                                                                        \
+        __typeof__(x) x_ = (x);                                               \
+        for (int i_ = 0; i_ < (int)(sizeof x_ / sizeof x_[0]); i_++)          \
+            x_[i_] = root(x_[i_]);                                            \
+        x_;                                                                   \
+    })
+#ifndef FASTMLP_SQRT_f64_16
+#define FASTMLP_SQRT_f64_16(x) FASTMLP_SQRT_LANES(x, sqrt)
+#define FASTMLP_SQRT_f32_16(x) FASTMLP_SQRT_LANES(x, sqrtf)
+#endif
+#ifndef FASTMLP_SQRT_f64_32
+#define FASTMLP_SQRT_f64_32(x) FASTMLP_SQRT_LANES(x, sqrt)
+#define FASTMLP_SQRT_f32_32(x) FASTMLP_SQRT_LANES(x, sqrtf)
+#endif
+#ifndef FASTMLP_SQRT_f64_64
+#define FASTMLP_SQRT_f64_64(x) FASTMLP_SQRT_LANES(x, sqrt)
+#define FASTMLP_SQRT_f32_64(x) FASTMLP_SQRT_LANES(x, sqrtf)
+#endif
+#define FASTMLP_SQRT_NAME(type, bytes) FASTMLP_SQRT_##type##_##bytes
+#define FASTMLP_SQRT_OF(type, bytes) FASTMLP_SQRT_NAME(type, bytes)
+
 /* The fused contract's multiply-add on vectors, acc + x·y with a scalar x,
  * rounded once lane by lane: FASTMLP_FMA_<type>_<bytes>(acc, x, y), by the
  * float type and the vectors' bytes. Where the target has the instruction,

@@ -54,16 +54,14 @@ static inline FASTMLP_ALWAYS_INLINE void SUMS_OF(
  * S_r[q] = in_r[q] + Σ_i a_i[r]·d_i[q] for i = i0 … i1−1 in order, where a_i = a + (idx ? idx[i] : i)·a_stride
  * (the inputs r of example i) and d_i = d + i·d_stride (its SN deltas).
  * With first, the sums start from the term of i0 instead, and `in` is not read.
- * Stores out_r[q] = S_r[q], or, with step_out, takes the SGD step of the
- * arithmetic contract on the weights `out` instead (w = out_r[q], s = S_r[q]):
- *   w = w − step·s                           (decay 1, no velocities)
- *   w = (decay·w) − step·s                   (no velocities)
- *   v = (mu·v) − step·s, w = (decay·w) + v   (velocities vel, laid out like out)
+ * Stores out_r[q] = S_r[q], or, given a rule, takes its step on the weights
+ * `out` instead (w = out_r[q], s = S_r[q]; take_step of element.h, with the
+ * state vel laid out like out).
  * Row r of `in` starts at in + r·in_stride, of `out` at out + r·out_stride. */
 static void NUDGE_BLOCK(
     const T* a, const Py_ssize_t* idx, Py_ssize_t a_stride, const T* d, Py_ssize_t d_stride,
     Py_ssize_t i0, Py_ssize_t i1, int first, const T* in, Py_ssize_t in_stride,
-    T* out, Py_ssize_t out_stride, int step_out, T step, T decay, T mu, T* vel)
+    T* out, Py_ssize_t out_stride, const fastmlp_rule* rule, T* vel)
 {
 #ifdef FASTMLP_VECTORS
     SV s[FASTMLP_ROWS][SNV], di[SNV];
@@ -91,7 +89,7 @@ static void NUDGE_BLOCK(
         for (int v = 0; v < SNV; v++) {
             T* o = out + r * out_stride + v * SL;
             T* p = vel ? vel + r * out_stride + v * SL : NULL;
-            STEP_VECTOR(SV, SLOAD, SSTORE, SMADD, o, p, s[r][v], step_out, step, decay, mu);
+            STEP_VECTOR(SV, SLOAD, SSTORE, SMADD, SSQRT, o, p, s[r][v], rule);
         }
 #else
     for (int r = 0; r < FASTMLP_ROWS; r++)
@@ -101,8 +99,10 @@ static void NUDGE_BLOCK(
                 T ai = a[(idx ? idx[i] : i) * a_stride + r], di = d[i * d_stride + q];
                 s = (first && i == i0) ? ai * di : MADD(s, ai, di);
             }
-            FASTMLP_NAME(take_step)(out + r * out_stride + q, s, step_out, step, decay, mu,
-                                    vel ? vel + r * out_stride + q : NULL);
+            if (rule)
+                FASTMLP_NAME(take_step)(out + r * out_stride + q, s, rule, vel ? vel + r * out_stride + q : NULL);
+            else
+                out[r * out_stride + q] = s;
         }
 #endif
 }
@@ -114,5 +114,6 @@ static void NUDGE_BLOCK(
 #undef SLOAD
 #undef SSTORE
 #undef SMADD
+#undef SSQRT
 #undef SUMS_OF
 #undef NUDGE_BLOCK

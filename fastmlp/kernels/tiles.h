@@ -31,12 +31,12 @@
  * or from weights in panels (tile_w). Started
  * from the term of p = 0 when `first`, else continued from the sums stored in
  * c (row r at c + r·c_stride). The finished sums are stored in c, or with
- * step_out taken into the step on the weights c (STEP_VECTOR of
- * element.h; velocities vel laid out like c). */
+ * given a rule taken into its step on the weights c (STEP_VECTOR of
+ * element.h; the state vel laid out like c). */
 static inline FASTMLP_ALWAYS_INLINE void FASTMLP_NAME(tile_of)(
     int E, Py_ssize_t kc, const T* a, Py_ssize_t a_p, Py_ssize_t a_r, Py_ssize_t group,
-    Py_ssize_t a_group, const T* b, T* c, Py_ssize_t c_stride, int first, int step_out, T step,
-    T decay, T mu, T* vel)
+    Py_ssize_t a_group, const T* b, T* c, Py_ssize_t c_stride, int first, const fastmlp_rule* rule,
+    T* vel)
 {
 #ifdef FASTMLP_VECTORS
     V s[TR][TNV], bp[TNV];
@@ -65,7 +65,7 @@ static inline FASTMLP_ALWAYS_INLINE void FASTMLP_NAME(tile_of)(
         for (int v = 0; v < TNV; v++) {
             T* o = c + r * c_stride + v * L;
             T* pv = vel ? vel + r * c_stride + v * L : NULL;
-            STEP_VECTOR(V, LOAD, STORE, VMADD, o, pv, s[r][v], step_out, step, decay, mu);
+            STEP_VECTOR(V, LOAD, STORE, VMADD, VSQRT, o, pv, s[r][v], rule);
         }
 #else
     for (int r = 0; r < E; r++)
@@ -73,18 +73,19 @@ static inline FASTMLP_ALWAYS_INLINE void FASTMLP_NAME(tile_of)(
             T t = first ? a[r * a_r] * b[q] : c[r * c_stride + q];
             for (Py_ssize_t p = first; p < kc; p++)
                 t = MADD(t, a[p / group * a_group + p % group * a_p + r * a_r], b[p * TN + q]);
-            FASTMLP_NAME(take_step)(c + r * c_stride + q, t, step_out, step, decay, mu,
-                                    vel ? vel + r * c_stride + q : NULL);
+            if (rule)
+                FASTMLP_NAME(take_step)(c + r * c_stride + q, t, rule, vel ? vel + r * c_stride + q : NULL);
+            else
+                c[r * c_stride + q] = t;
         }
 #endif
 }
 
 static void FASTMLP_NAME(tile)(
     int E, Py_ssize_t kc, const T* a, const T* b, T* c, Py_ssize_t c_stride, int first,
-    int step_out, T step, T decay, T mu, T* vel)
+    const fastmlp_rule* rule, T* vel)
 {
-#define CALL(n) FASTMLP_NAME(tile_of)(n, kc, a, TR, 1, kc, 0, b, c, c_stride, first, step_out, step, \
-                                      decay, mu, vel)
+#define CALL(n) FASTMLP_NAME(tile_of)(n, kc, a, TR, 1, kc, 0, b, c, c_stride, first, rule, vel)
     BY_ROWS(E, CALL)
 #undef CALL
 }
@@ -97,8 +98,7 @@ static void FASTMLP_NAME(tile_w)(
     int E, Py_ssize_t kc, const T* w, Py_ssize_t w_group, const T* b, T* c, Py_ssize_t c_stride,
     int first)
 {
-#define CALL(rows) FASTMLP_NAME(tile_of)(rows, kc, w, 1, TN, TN, w_group, b, c, c_stride, first, 0, 0, 1, \
-                                         0, NULL)
+#define CALL(rows) FASTMLP_NAME(tile_of)(rows, kc, w, 1, TN, TN, w_group, b, c, c_stride, first, NULL, NULL)
     BY_ROWS(E, CALL)
 #undef CALL
 }
@@ -107,15 +107,13 @@ static void FASTMLP_NAME(tile_w)(
  * `edge` (TR·TN values), of which only the first cols columns go to c. */
 static void FASTMLP_NAME(tile_part)(
     int E, Py_ssize_t cols, Py_ssize_t kc, const T* a, const T* b, T* c, Py_ssize_t c_stride,
-    int first, int step_out, T step, T decay, T mu, T* vel, T* edge)
+    int first, T* edge)
 {
     if (!first)
         for (int r = 0; r < E; r++) memcpy(edge + r * TN, c + r * c_stride, cols * sizeof(T));
-    FASTMLP_NAME(tile)(E, kc, a, b, edge, TN, first, 0, 0, 1, 0, NULL);
+    FASTMLP_NAME(tile)(E, kc, a, b, edge, TN, first, NULL, NULL);
     for (int r = 0; r < E; r++)
-        for (Py_ssize_t q = 0; q < cols; q++)
-            FASTMLP_NAME(take_step)(c + r * c_stride + q, edge[r * TN + q], step_out, step, decay,
-                                    mu, vel ? vel + r * c_stride + q : NULL);
+        for (Py_ssize_t q = 0; q < cols; q++) c[r * c_stride + q] = edge[r * TN + q];
 }
 
 /* out[q] = in[q] for q < cols ≤ TN, zeros past cols. A whole row is one

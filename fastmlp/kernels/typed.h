@@ -47,11 +47,15 @@ static inline void FASTMLP_NAME(ustore)(T* p, U u) { memcpy(p, &u, sizeof u); }
 #undef MADD
 #undef VMADD
 #undef UMADD
+#undef SQRT
+#ifdef FASTMLP_VECTORS
+#undef VSQRT
+#undef USQRT
+#endif
 #ifdef FUSE
 #undef FUSE
 #endif
 #ifdef FASTMLP_VECTORS
-#undef STEP_WITH_VELOCITY
 #undef STEP_VECTOR
 #undef V
 #undef LOAD
