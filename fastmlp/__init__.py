@@ -7,7 +7,7 @@
 """
 
 from . import _dispatch
-from ._base import BaseTrainer, DivergenceError, EpochRecord, History
+from ._base import BaseTrainer, DivergenceError, EpochRecord, History, TrainingStalledWarning
 from .model_file import ModelFileError
 from .reference import ReferenceTrainer
 from .schedules import StepDecay
@@ -27,6 +27,7 @@ __all__ = [
     "ModelFileError",
     "ReferenceTrainer",
     "StepDecay",
+    "TrainingStalledWarning",
     "Trainer",
     "build_info",
     "use_kernels",

@@ -13,6 +13,7 @@ import numbers
 import os
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
@@ -98,6 +99,17 @@ class DivergenceError(FloatingPointError):
     def __init__(self, message: str, history: History | None = None) -> None:
         super().__init__(message)
         self.history = history
+
+
+class TrainingStalledWarning(RuntimeWarning):
+    """A layer was inactive over a whole epoch: every unit's derivative was 0 for every
+    example, so no gradient reached the layers below it, nor the weights into it, and training
+    can no longer change them (dead ReLU units, saturated sigmoid or tanh units). The output
+    layer counts where its derivative is a factor of the output nudges: with the quadratic
+    cost, unless the output is linear.
+
+    :meth:`BaseTrainer.fit` warns once per call, at the first epoch where it happens.
+    """
 
 
 # ----------------------------------------------------------------------
@@ -677,12 +689,17 @@ class BaseTrainer:
             if validation is None:
                 raise ValueError("early_stopping needs validation_data=(X_val, y_val) to watch")
         history = History()
+        stalled = False  # warned, in this call
         best = None  # early stopping: (accuracy, epoch, state)
         buffers = self._epoch_buffers(len(X)) if epochs else None  # allocated once per fit
         for _ in range(epochs):
             epoch = len(self.history) + 1
             rate = self._rate(epoch, len(X))
             saved = self._training_state()
+            # Each layer l's alive[l - 1] becomes 1 once a unit's derivative is not 0; the output
+            # layer is not looked at where its derivative does not reach the nudges.
+            self._alive = np.zeros(len(self.layer_sizes) - 1, dtype=np.intp)
+            self._alive[-1] = not self._output_slope_counts()
             start = time.perf_counter()
             try:
                 perm = self._rng.permutation(len(X))
@@ -709,6 +726,8 @@ class BaseTrainer:
             history.epochs.append(record)
             self.history.epochs.append(record)
             answers = [callback(record) for callback in callbacks]  # every callback hears every epoch
+            if not stalled:  # after the callbacks, so that a report of the epoch comes first
+                stalled = self._warn_if_stalled(epoch, rate)
             # NumPy's False (from a comparison) stops training as Python's does.
             stop = any(isinstance(answer, (bool, np.bool_)) and not answer for answer in answers)
             if early_stopping is not None:
@@ -723,6 +742,29 @@ class BaseTrainer:
             if best[1] != len(self.history):
                 self._restore_training_state(best[2])
         return history
+
+    def _warn_if_stalled(self, epoch, rate):
+        """Warn (TrainingStalledWarning) if a hidden layer was inactive over the epoch just
+        trained; returns whether it did."""
+        last = len(self.layer_sizes) - 1
+        dead = [
+            f"{'the output layer' if l == last else f'hidden layer {l}'} ({self.layer_sizes[l]} "
+            f"{self.output_activation if l == last else self.activation} units)"
+            for l in range(1, last + 1) if not self._alive[l - 1]
+        ]
+        if not dead:
+            return False
+        warnings.warn(TrainingStalledWarning(
+            f"training has stalled: in epoch {epoch}, {' and '.join(dead)} "
+            f"{'were' if len(dead) > 1 else 'was'} inactive for every example (every unit's derivative 0), so no "
+            f"gradient reaches the layers below; try a smaller learning rate than {rate.learning_rate:g}"
+        ), stacklevel=4)
+        return True
+
+    def _output_slope_counts(self):
+        """Whether the output layer's derivative is a factor of δ^L: with the quadratic cost, over
+        an output layer that is not linear."""
+        return self.cost == "quadratic" and self.output_activation != "identity"
 
     def _training_state(self, generator=True):
         """What training changes: parameters, the optimizer's state and (unless told not to) the generator."""

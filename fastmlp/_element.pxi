@@ -259,6 +259,27 @@ cdef floating output_deltas(const Net* net, const floating* y, const floating* a
     return error
 
 
+cdef void note_alive(const Net* net, const floating* act, Py_ssize_t m,
+                     Py_ssize_t* alive) noexcept nogil:
+    """alive[l − 1] ← 1 for each layer l (1 … L) where some unit's derivative σ' is not 0 for
+    one of the m examples whose activations are rows of act (``width`` apart). Only layers not
+    yet found alive are looked at: in training that is, almost always, one unit per layer
+    and epoch. (The caller marks the output layer alive where its σ' is no factor of δ^L.)"""
+    cdef Py_ssize_t l, i, k
+    cdef const floating* a
+    cdef int kind
+    for l in range(1, net.n_layers + 1):
+        kind = net.output if l == net.n_layers else net.activation
+        i = 0
+        while not alive[l - 1] and i < m:
+            a = act + i * net.width + net.a_off[l - 1]
+            for k in range(net.sizes[l]):
+                if derivative(a[k], kind) != 0:
+                    alive[l - 1] = 1
+                    break
+            i += 1
+
+
 cdef inline void take_step(floating* w, floating* state, floating s,
                            const Rule* rule) noexcept nogil:
     """One weight's step from its finished sum s (the rule's, kernels/element.h), with its state

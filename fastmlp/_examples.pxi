@@ -608,7 +608,7 @@ cdef void batch_member(const Net* net, const floating* X, const floating* Y,
 cdef double one_example_epoch(const Net* net, const floating* X, const floating* Y,
                               const Py_ssize_t* perm, Py_ssize_t n, floating* wt, floating* b,
                               floating* act, floating* delta, floating step,
-                              double total) noexcept nogil:
+                              double total, Py_ssize_t* alive) noexcept nogil:
     """Mini-batches of one example with the plain step, as one_example_step takes them, in a
     pipeline: the step on the first layer's weights comes in one pass with the next example's
     sums over them (step_then_sums), each row read for the next example right after its step.
@@ -631,6 +631,7 @@ cdef double one_example_epoch(const Net* net, const floating* X, const floating*
         error = backward_example(net, Y + perm[t] * net.sizes[net.n_layers], wt, NULL, act,
                                  delta)
         total = total + <double>error
+        note_alive(net, act, 1, alive)  # before the next example's sums take the first layer's units
         one_example_plain(net, 1, x, act, delta, wt, b, step)  # the later layers and the biases
         # The first layer's step, with the next example's sums (into the first layer's
         # units of act, free again once the deltas are known).
@@ -683,7 +684,7 @@ cdef void epoch_member(const Net* net, const floating* X, const floating* Y,
                        Py_ssize_t back_stride, bint by_layers, bint enter, bint leave,
                        floating* pw, floating* pv,
                        floating* pack, Py_ssize_t pack_stride, floating* scratch,
-                       double* total) noexcept nogil:
+                       double* total, Py_ssize_t* alive) noexcept nogil:
     """Mini-batches over the examples in the order of perm, for every member of a team:
     ``by_layers`` a layer at a time (epoch_layered, with the panels pw and pv, entered and
     left as ``enter`` and ``leave`` say, and row ``me`` of pack, rows pack_stride apart),
@@ -691,7 +692,9 @@ cdef void epoch_member(const Net* net, const floating* X, const floating* Y,
 
     Each step's rule comes from ``opt`` (step_rule); with Adam, each member advances its own
     copy of the powers, and member 0 stores them back into ``powers`` at the end.
-    Member 0 adds the examples' costs e_x to total[0] in float64, in the order visited.
+    Member 0 adds the examples' costs e_x to total[0] in float64, in the order visited,
+    and notes in ``alive`` the hidden layers that had a unit with a derivative other than 0
+    (note_alive), each mini-batch's before the barrier after it.
     """
     cdef Py_ssize_t start = 0, m
     cdef Rule rule
@@ -701,17 +704,19 @@ cdef void epoch_member(const Net* net, const floating* X, const floating* Y,
     if by_layers:
         epoch_layered(net, X, Y, perm, n, batch_size, opt, own, vwt, vb, wt, b, gb, act,
                       delta, err, enter, leave, pw, pv, pack + team_rank() * pack_stride, scratch,
-                      total)
+                      total, alive)
     elif (batch_size == 1 and opt.kind == PLAIN and <floating>opt.decay == 1 and team_size() == 1
             and net.sizes[1] % lanes(wt) == 0):
         total[0] = one_example_epoch(net, X, Y, perm, n, wt, b, act, delta,
-                                     <floating>opt.eta / <floating>1, total[0])
+                                     <floating>opt.eta / <floating>1, total[0], alive)
     else:
         while start < n:
             m = min(batch_size, n - start)
             step_rule(&rule, opt, m, own, net.w_off[net.n_layers], wt)
             batch_member(net, X, Y, perm + start, m, wt, b, gwt, gb, act, delta, err,
                          &rule, vwt, vb, True, total, w_back, back_stride, n - start)
+            if team_rank() == 0:
+                note_alive(net, act, m, alive)
             if team_size() > 1:
                 barrier()
             start += m

@@ -208,7 +208,7 @@ def train_epoch(const floating[:, ::1] X, const floating[:, ::1] Y, const Py_ssi
                 const Py_ssize_t[::1] sizes, const Py_ssize_t[::1] w_off,
                 const Py_ssize_t[::1] a_off, int activation, int output, int cost,
                 int rule, double learning_rate, double decay, double momentum, double beta1,
-                double beta2, double eps, double[::1] powers,
+                double beta2, double eps, double[::1] powers, Py_ssize_t[::1] alive,
                 Py_ssize_t batch_size, int threads, bint by_layers, bint enter, bint leave,
                 double cost_sum=0.0):
     """Mini-batch steps over the examples in the order of ``perm``; updates wt and b.
@@ -218,9 +218,10 @@ def train_epoch(const floating[:, ::1] X, const floating[:, ::1] Y, const Py_ssi
     ``act``, ``delta`` and ``err`` hold at least min(batch_size, n) rows. Unless the rule
     is PLAIN, ``vwt`` and ``vb`` hold the optimizer's state, updated too: the velocities,
     or Adam's first moments followed by its second ones (twice the size); ``powers`` holds
-    Adam's β1^t and β2^t, advanced one step per mini-batch. Returns cost_sum + Σ_x e_x,
-    added in float64 in the order visited: an epoch may go in several calls, each
-    continuing the sum.
+    Adam's β1^t and β2^t, advanced one step per mini-batch. ``alive[l − 1]`` becomes 1 once
+    some unit of layer l (1 … L) has a derivative other than 0 for an example trained on;
+    an entry already 1 is not looked at. Returns cost_sum + Σ_x e_x, added in
+    float64 in the order visited: an epoch may go in several calls, each continuing the sum.
 
     In blocks of examples, ``gwt`` holds the gradient sums and ``w_back`` a row per
     thread, each of at least the hidden layers' weights (w_off[L] − w_off[1], and 1).
@@ -250,7 +251,7 @@ def train_epoch(const floating[:, ::1] X, const floating[:, ::1] Y, const Py_ssi
         epoch_member(&net, &X[0, 0], &Y[0, 0], &perm[0], n, batch_size, &opt, &powers[0], vwt_p, vb_p,
                      &wt[0], &b[0], &gwt[0], &gb[0], &act[0, 0], &delta[0, 0], &err[0],
                      &w_back[0, 0], w_back.shape[1], by_layers, enter, leave, &pw[0], &pv[0],
-                     &pack[0, 0], pack.shape[1], &scratch[0], total)
+                     &pack[0, 0], pack.shape[1], &scratch[0], total, &alive[0])
     return total[0]
 
 

@@ -349,7 +349,8 @@ cdef void epoch_layered(const Net* net, const floating* X, const floating* Y,
                         const Optimizer* opt, double* powers, floating* vwt, floating* vb,
                         floating* wt, floating* b, floating* gb, floating* act, floating* delta,
                         floating* err, bint enter, bint leave, floating* pw, floating* pv,
-                        floating* pack, floating* scratch, double* total) noexcept nogil:
+                        floating* pack, floating* scratch, double* total,
+                        Py_ssize_t* alive) noexcept nogil:
     """epoch_member's mini-batches a layer at a time, on the weights (and the optimizer's
     state) in panels: they go there first if ``enter``, and back after if ``leave``. Adam's
     second moments follow the first ones, in wt's layout in vwt and in the panels' in pv."""
@@ -369,6 +370,8 @@ cdef void epoch_layered(const Net* net, const floating* X, const floating* Y,
         step_rule(&rule, opt, m, powers, panels, pw)
         layered_member(net, X, Y, perm + start, m, pw, b, NULL, gb, act, delta, err,
                        &rule, pv if vwt != NULL else NULL, vb, True, total, pack, scratch)
+        if team_rank() == 0:
+            note_alive(net, act, m, alive)
         if parts > 1:
             barrier()
         start += m

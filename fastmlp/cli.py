@@ -15,6 +15,7 @@ import json
 import os
 import sys
 import time
+import warnings
 
 import numpy as np
 
@@ -243,9 +244,15 @@ def train(args):
                 file=out,
             )
 
+    def one_line(message, category, filename, lineno, file=None, line=None):
+        # A warning (the stall warning above all) as one line, not Python's two with the source.
+        progress.write(f"warning: {message}", file=err)
+
     start = time.perf_counter()
     try:
-        history = trainer.fit(X, y, args.epochs, validation_data=(X_test, y_test), callbacks=report)
+        with warnings.catch_warnings():
+            warnings.showwarning = one_line
+            history = trainer.fit(X, y, args.epochs, validation_data=(X_test, y_test), callbacks=report)
     except KeyboardInterrupt:
         progress.close()
         return _interrupted(trainer, args.save, err)

@@ -526,6 +526,11 @@ class ReferenceTrainer(BaseTrainer):
     def _update_mini_batch(self, X, Y, rate):
         """One step on the mini-batch (X, Y); returns its examples' e_x."""
         activations, deltas, errors = self._backprop(X, Y)
+        last = len(activations) - 1
+        for l, a in enumerate(activations[1:], 1):  # is some unit's σ' not 0? (the stall warning)
+            if not self._alive[l - 1]:
+                sigma_prime = _ACTIVATION[self.output_activation if l == last else self.activation][1]
+                self._alive[l - 1] = (sigma_prime(a) != 0).any()
         sums_w, sums_b = self._summed_nudges(activations, deltas)
         f = self.dtype.type
         if self.optimizer == "adam":

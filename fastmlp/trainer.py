@@ -178,7 +178,7 @@ class Trainer(BaseTrainer):
         return b.kernels.train_epoch(
             X, Y, perm.astype(np.intp, copy=False), self._wt, self._b, b.gwt, b.gb, b.act, b.delta, b.err, b.w_back,
             vwt, vb, b.pw, b.pv, b.pack, b.scratch, *self._layout(), self._rule(b.kernels), rate.learning_rate,
-            rate.decay, self.momentum, *self.betas, self.eps, self._adam_powers,
+            rate.decay, self.momentum, *self.betas, self.eps, self._adam_powers, self._alive,
             min(self.batch_size, len(perm)), self.threads, b.by_layers, first, last, cost_sum,
         )
 

@@ -293,6 +293,15 @@ def test_the_optimizers_reach_the_trainer_the_summary_and_the_saved_model(small_
     assert all(np.array_equal(a, b) for a, b in zip(t.weights + t.biases, u.weights + u.biases))
 
 
+def test_a_stalled_training_is_reported_in_one_line(small_data, capsys):
+    code, out, err = run(capsys, "train", "--layers", "784,12,10", "--activation", "relu", "--cost", "cross_entropy",
+                         "--lr", "500", "--epochs", "3", "--seed", "1")
+    assert code == 0, err
+    lines = [line for line in err.splitlines() if "stalled" in line]
+    assert len(lines) == 1 and lines[0].startswith("warning: training has stalled: in epoch ")
+    assert "hidden layer 1 (12 relu units) was inactive" in lines[0] and "cli.py" not in err
+
+
 def test_fma_reaches_the_trainer_the_summary_and_the_saved_model(small_data, capsys, tmp_path):
     model = tmp_path / "m.npz"
     code, out, err = run(capsys, "train", "--fma", "--epochs", "0", "--layers", "784,10", "--save", str(model))

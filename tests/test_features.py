@@ -2,12 +2,13 @@
 against its own definition, written out here independently of the trainers."""
 
 import math
+import warnings
 
 import numpy as np
 import pytest
 from helpers import assert_same_bits, assert_trainers_agree
 
-from fastmlp import ReferenceTrainer, StepDecay, Trainer
+from fastmlp import ReferenceTrainer, StepDecay, Trainer, TrainingStalledWarning
 from fastmlp.reference import fma as fastmlp_fma
 
 TRAINERS = [Trainer, ReferenceTrainer]
@@ -158,6 +159,61 @@ def test_adam_steps_are_kingma_and_bas_with_bias_correction(cls, dtype):
     before = u.biases[1].copy()
     u.fit(X * 1000, y, 1)
     np.testing.assert_allclose(np.abs(u.biases[1] - before), eta, rtol=1e-3)
+
+
+def fit_recording_warnings(trainer, X, y, epochs):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        trainer.fit(X, y, epochs)
+    return [str(w.message) for w in caught if issubclass(w.category, TrainingStalledWarning)]
+
+
+@pytest.mark.parametrize("sizes, batch_size", [((20, 16, 3), 10), ((20, 16, 3), 1), ((20, 100, 3), 32)],
+                         ids=["blocks", "one-example", "layers"])
+def test_dead_relu_layers_are_warned_of_once_per_fit(sizes, batch_size):
+    """A learning rate far too large kills every hidden ReLU unit: training goes on without a
+    gradient, at chance accuracy. Both trainers say so, once per fit, naming the layer; the
+    kernels' three ways through an epoch (blocks of examples, one example, a layer at a time)
+    find it as the reference does."""
+    rng = np.random.default_rng(0)
+    X, y = rng.uniform(0, 1, (300, 20)), rng.integers(0, 3, 300)
+    messages = []
+    for cls in TRAINERS:
+        t = cls(sizes, activation="relu", cost="cross_entropy", learning_rate=50.0, batch_size=batch_size, seed=1)
+        messages.append(fit_recording_warnings(t, X, y, 4))
+        assert t.score(X, y) < 0.4
+        assert len(fit_recording_warnings(t, X, y, 2)) == 1  # again in the next fit
+    assert messages[0] == messages[1] and len(messages[0]) == 1
+    assert f"hidden layer 1 ({sizes[1]} relu units) was inactive for every example" in messages[0][0]
+    assert "try a smaller learning rate than 50" in messages[0][0]
+
+
+@pytest.mark.parametrize("cls", TRAINERS)
+def test_a_dead_output_layer_and_saturated_sigmoids_are_warned_of(cls):
+    rng = np.random.default_rng(0)
+    X, y = rng.uniform(0.5, 1, (100, 20)), rng.integers(0, 3, 100)
+    # The quadratic cost over ReLU outputs: once they are all dead, δ^L = (a − y)·0 everywhere.
+    t = cls((20, 16, 3), activation="relu", learning_rate=200.0, seed=1)
+    (message,) = fit_recording_warnings(t, X, y, 3)
+    assert "the output layer (3 relu units) was inactive" in message
+    # Sigmoids so saturated that every a is exactly 0 or 1, where a·(1 − a) is 0.
+    t = cls((20, 6, 3), cost="cross_entropy", learning_rate=0.1, seed=1)
+    t.weights[0][...] = np.where(rng.random((6, 20)) < 0.5, -1e5, 1e5)
+    (message,) = fit_recording_warnings(t, X, y, 1)
+    assert "in epoch 1, hidden layer 1 (6 sigmoid units) was inactive" in message
+    # Where the output's σ' is no factor of δ^L (a linear output layer), it is not looked at.
+    t = cls((20, 6, 3), activation="relu", output_activation="identity", learning_rate=0.01, seed=1)
+    t.biases[1][...] = -1e6  # outputs far below the targets: no harm to a linear layer
+    assert fit_recording_warnings(t, X, y, 1) == []
+
+
+@pytest.mark.parametrize("cls", TRAINERS)
+def test_healthy_training_is_not_warned_of(cls):
+    X, y = toy(n=200)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", TrainingStalledWarning)
+        cls((6, 8, 8, 3), activation="relu", cost="log_likelihood", init="scaled", learning_rate=0.1, seed=0).fit(X, y, 3)
+        cls((6, 8, 3), seed=0).fit(X, y, 3)
 
 
 @pytest.mark.parametrize("cls", TRAINERS)
