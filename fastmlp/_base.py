@@ -82,10 +82,12 @@ class History:
 
 
 class _Rate(NamedTuple):
-    """What one epoch's steps use (contract 7): η, and the decay factor 1 − η·λ/n."""
+    """What one epoch's steps use (contract 7): η, the decay factor 1 − η·λ/n, and the key of
+    the epoch's dropout masks (contract 11)."""
 
     learning_rate: float
     decay: float
+    dropout_key: int = 0
 
 
 class DivergenceError(FloatingPointError):
@@ -183,6 +185,11 @@ def _check_bool(name, value):
     if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name} must be True or False, got {value!r} of type {type(value).__name__}")
     return bool(value)
+
+
+def dropout_threshold(p):
+    """The threshold of kept units' draws for dropout probability p: p·2^53, rounded (contract 11)."""
+    return round(p * 2**53)
 
 
 def _check_betas(betas, dtype):
@@ -323,6 +330,14 @@ class BaseTrainer:
         Adam's (β1, β2), each in [0, 1); PyTorch's default (0.9, 0.999).
     eps : float
         Adam's ε > 0, added to the root in the denominator; 1e-8 as in PyTorch.
+    dropout : float
+        p in [0, 1): in training, each hidden unit's output is dropped (set to 0)
+        with probability p for each example, and the kept ones are scaled by
+        1/(1 − p) (inverted dropout), so :meth:`forward` and :meth:`predict`
+        use the whole network unscaled. The masks come from a counter-based
+        generator keyed once per epoch by the trainer's random generator: a
+        seed fixes them, and they do not depend on the threads (see
+        :mod:`fastmlp.reference`, rule 11). Needs a hidden layer.
     init : {"standard", "scaled"}
         Initial weights drawn from N(0, 1) (the classic network) or from
         N(0, 1/n_in), n_in the inputs of the neuron, which keeps large layers
@@ -376,6 +391,7 @@ class BaseTrainer:
     betas: tuple[float, float]
     eps: float
     nesterov: bool
+    dropout: float
     dtype: np.dtype[Any]
     learning_rate: float
     batch_size: int
@@ -411,6 +427,7 @@ class BaseTrainer:
         optimizer: str = "sgd",
         betas: tuple[float, float] = (0.9, 0.999),
         eps: float = 1e-8,
+        dropout: float = 0.0,
         init: str = "standard",
         schedule: StepDecay | str | None = None,
         seed: int | np.random.SeedSequence | None = None,
@@ -442,6 +459,9 @@ class BaseTrainer:
         self.eps = _check_real("eps", eps, 0.0)
         if not self.dtype.type(self.eps) > 0:
             raise ValueError(f"eps must be > 0 in {self.dtype.name}, got {self.eps}")
+        self.dropout = _check_real("dropout", dropout, 0.0, 1.0, high_open=True)
+        if self.dropout and len(self.layer_sizes) < 3:
+            raise ValueError("dropout acts on hidden layers, and this network has none")
         self.init = _check_choice("init", init, INITS)
         self.schedule = _check_schedule(schedule)
         self.threads = _check_int("threads", threads, 1)
@@ -698,11 +718,14 @@ class BaseTrainer:
             saved = self._training_state()
             # Each layer l's alive[l - 1] becomes 1 once a unit's derivative is not 0; the output
             # layer is not looked at where its derivative does not reach the nudges.
-            self._alive = np.zeros(len(self.layer_sizes) - 1, dtype=np.intp)
-            self._alive[-1] = not self._output_slope_counts()
+            # A row per thread: the kernels' threads each note their own.
+            self._alive = np.zeros((self.threads, len(self.layer_sizes) - 1), dtype=np.intp)
+            self._alive[:, -1] = not self._output_slope_counts()
             start = time.perf_counter()
             try:
                 perm = self._rng.permutation(len(X))
+                if self.dropout:  # the key of the epoch's masks, after the permutation (contract 11)
+                    rate = rate._replace(dropout_key=int(self._rng.integers(0, 2**64, dtype=np.uint64)))
                 # Divergence is reported once, below, rather than as NumPy warnings.
                 with np.errstate(over="ignore", invalid="ignore"):
                     cost_sum = self._train_epoch(X, Y, perm, rate, buffers)
@@ -750,7 +773,7 @@ class BaseTrainer:
         dead = [
             f"{'the output layer' if l == last else f'hidden layer {l}'} ({self.layer_sizes[l]} "
             f"{self.output_activation if l == last else self.activation} units)"
-            for l in range(1, last + 1) if not self._alive[l - 1]
+            for l in range(1, last + 1) if not self._alive[:, l - 1].any()
         ]
         if not dead:
             return False
@@ -882,6 +905,7 @@ class BaseTrainer:
                 ("output_activation", self.output_activation, COSTS[self.cost] or self.activation),
                 ("l2", self.l2, 0.0), ("momentum", self.momentum, 0.0), ("nesterov", self.nesterov, False),
                 ("optimizer", self.optimizer, "sgd"), ("betas", self.betas, (0.9, 0.999)), ("eps", self.eps, 1e-8),
+                ("dropout", self.dropout, 0.0),
                 ("init", self.init, "standard"), ("schedule", self.schedule, None), ("fma", self.fma, False),
             )
             if value != default

@@ -268,7 +268,8 @@ cdef void note_alive(const Net* net, const floating* act, Py_ssize_t m,
     cdef Py_ssize_t l, i, k
     cdef const floating* a
     cdef int kind
-    for l in range(1, net.n_layers + 1):
+    # With dropout, drop_units notes the hidden layers, from the slopes σ'·m.
+    for l in range(net.n_layers if net.dropping else 1, net.n_layers + 1):
         kind = net.output if l == net.n_layers else net.activation
         i = 0
         while not alive[l - 1] and i < m:
@@ -278,6 +279,26 @@ cdef void note_alive(const Net* net, const floating* act, Py_ssize_t m,
                     alive[l - 1] = 1
                     break
             i += 1
+
+
+cdef void drop_units(const Net* net, Py_ssize_t l, Py_ssize_t x, floating* a, floating* slope,
+                     Py_ssize_t k0, Py_ssize_t k1) noexcept nogil:
+    """Inverted dropout (rule 11) on units k0 … k1−1 of hidden layer l of example x (its row
+    of X), whose activations are at ``a``: with m_k the mask, c if kept and 0 if not,
+    slope_k ← σ'(a_k)·m_k, then a_k ← a_k·m_k. The slopes go where the deltas will be, which
+    the backward pass reads (FASTMLP_SLOPES). Notes the layer alive, in the member's row of
+    net.alive, where a slope is not 0."""
+    cdef floating c = <floating>net.drop_scale, m, s
+    cdef uint64_t first = <uint64_t>x * <uint64_t>net.width + <uint64_t>net.a_off[l - 1]
+    cdef Py_ssize_t k
+    cdef Py_ssize_t* alive = net.alive + team_rank() * net.n_layers + l - 1
+    for k in range(k0, k1):
+        m = c if kept(net.drop_key, first + <uint64_t>k, net.drop_threshold) else 0
+        s = derivative(a[k], net.activation) * m
+        if s != 0:
+            alive[0] = 1
+        slope[k] = s
+        a[k] = a[k] * m
 
 
 cdef inline void take_step(floating* w, floating* state, floating s,

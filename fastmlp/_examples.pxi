@@ -137,11 +137,14 @@ cdef void weighted_sums(int examples, const floating** a, Py_ssize_t n_in, Py_ss
 
 cdef void forward_block(const Net* net, const floating** x, Py_ssize_t ns, floating** rows,
                         const floating* wt, const floating* b,
-                        bint first_summed=False, const floating** next=NULL) noexcept nogil:
+                        bint first_summed=False, const floating** next=NULL,
+                        const Py_ssize_t* ids=NULL, floating** slopes=NULL) noexcept nogil:
     """Fill rows[e] with a^1 … a^L of input x[e], for ns ≤ SAMPLES examples.
 
     With ``first_summed``, the first layer's sums Σ_k W[j,k]·x_k are already
     in the rows (see one_example_epoch), and only their bias and activation remain.
+    Given the examples' rows of X, ``ids``, and where their deltas go, ``slopes``, training
+    with dropout drops the hidden units (drop_units) as each layer is done.
     """
     cdef const floating* a_in[SAMPLES]
     cdef floating* z[SAMPLES]
@@ -162,6 +165,9 @@ cdef void forward_block(const Net* net, const floating** x, Py_ssize_t ns, float
         bias = b + net.a_off[l]
         kind = net.output if l == net.n_layers - 1 else net.activation
         activate_rows(z, ns, bias, n_out, kind)
+        if net.dropping and ids != NULL and l < net.n_layers - 1:
+            for e in range(examples):
+                drop_units(net, l + 1, ids[e], z[e], slopes[e] + net.a_off[l], 0, n_out)
         for e in range(examples):
             a_in[e] = z[e]
 
@@ -191,17 +197,18 @@ cdef floating backward_example(const Net* net, const floating* y, const floating
         if w_back != NULL and vector and n >= vector:
             if floating is double:
                 deltas_back_f64(w_back + net.w_off[l] - net.w_off[1], n, d_next, n_next, a,
-                                net.activation, d)
+                                FASTMLP_SLOPES if net.dropping else net.activation, d)
             else:
                 deltas_back_f32(w_back + net.w_off[l] - net.w_off[1], n, d_next, n_next, a,
-                                net.activation, d)
+                                FASTMLP_SLOPES if net.dropping else net.activation, d)
             continue
         for k in range(n):
             w_row = wt + net.w_off[l] + k * n_next
             s = w_row[0] * d_next[0]
             for j in range(1, n_next):
                 s = madd(s, w_row[j], d_next[j])
-            d[k] = s * derivative(a[k], net.activation)
+            # With dropout, σ'(a_k)·m_k is in d[k] already (drop_units).
+            d[k] = s * (d[k] if net.dropping else derivative(a[k], net.activation))
     return error
 
 
@@ -236,15 +243,17 @@ cdef void backprop_block(const Net* net, Py_ssize_t i0, Py_ssize_t ns,
     cdef const floating* x[SAMPLES]
     cdef const floating* next[SAMPLES]
     cdef floating* rows[SAMPLES]
+    cdef floating* slopes[SAMPLES]
     cdef Py_ssize_t s, i
     cdef Py_ssize_t n_y = net.sizes[net.n_layers]
     for s in range(ns):
         x[s] = X + idx[i0 + s] * net.sizes[0]
         rows[s] = act + (i0 + s) * net.width
+        slopes[s] = delta + (i0 + s) * net.width
     for s in range(ns):
         next[s] = X + idx[fetch[s]] * net.sizes[0]
         prefetch_row(Y + idx[fetch[s]] * n_y, n_y)
-    forward_block(net, x, ns, rows, wt, b, False, next)
+    forward_block(net, x, ns, rows, wt, b, False, next, idx + i0, slopes)
     for i in range(i0, i0 + ns):
         err[i] = backward_example(net, Y + idx[i] * net.sizes[net.n_layers], wt, w_back,
                                   act + i * net.width, delta + i * net.width)
@@ -458,7 +467,7 @@ cdef inline Rule bias_rule(const Net* net, const Rule* rule) noexcept nogil:
     return biases
 
 
-cdef floating one_example_step(const Net* net, const floating* x, const floating* y,
+cdef floating one_example_step(const Net* net, Py_ssize_t id, const floating* x, const floating* y,
                                floating* wt, floating* b, floating* act, floating* delta,
                                const Rule* rule, floating* vwt, floating* vb) noexcept nogil:
     """A mini-batch of one example: the step straight from the nudges, W ← W − step·(a·δ)
@@ -468,8 +477,9 @@ cdef floating one_example_step(const Net* net, const floating* x, const floating
     the gradient buffer gives the same bits. Returns the example's error.
     """
     cdef floating* row = act
+    cdef floating* slopes = delta
     cdef floating error
-    forward_block(net, &x, 1, &row, wt, b)
+    forward_block(net, &x, 1, &row, wt, b, False, NULL, &id, &slopes)
     error = backward_example(net, y, wt, NULL, act, delta)
     if rule.kind != PLAIN or rule.decay != 1:
         one_example_update(net, x, act, delta, wt, b, rule, vwt, vb)
@@ -557,7 +567,7 @@ cdef void batch_member(const Net* net, const floating* X, const floating* Y,
     if update and m == 1:
         if me == 0:
             error_sum[0] = error_sum[0] + <double>one_example_step(
-                net, X + idx[0] * net.sizes[0], Y + idx[0] * net.sizes[net.n_layers],
+                net, idx[0], X + idx[0] * net.sizes[0], Y + idx[0] * net.sizes[net.n_layers],
                 wt, b, act, delta, rule, vwt, vb)
         return
     if me >= parts:
@@ -706,7 +716,7 @@ cdef void epoch_member(const Net* net, const floating* X, const floating* Y,
                       delta, err, enter, leave, pw, pv, pack + team_rank() * pack_stride, scratch,
                       total, alive)
     elif (batch_size == 1 and opt.kind == PLAIN and <floating>opt.decay == 1 and team_size() == 1
-            and net.sizes[1] % lanes(wt) == 0):
+            and net.sizes[1] % lanes(wt) == 0 and not net.dropping):
         total[0] = one_example_epoch(net, X, Y, perm, n, wt, b, act, delta,
                                      <floating>opt.eta / <floating>1, total[0], alive)
     else:

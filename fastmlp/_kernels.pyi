@@ -104,6 +104,9 @@ def train_epoch(
     eps: float,
     powers: NDArray[np.float64],
     alive: NDArray[np.intp],
+    dropout_scale: float,
+    dropout_key: int,
+    dropout_threshold: int,
     batch_size: int,
     threads: int,
     by_layers: bool,
@@ -118,9 +121,11 @@ def train_epoch(
     ``act``, ``delta`` and ``err`` hold at least min(batch_size, n) rows. Unless the rule
     is PLAIN, ``vwt`` and ``vb`` hold the optimizer's state, updated too: the velocities,
     or Adam's first moments followed by its second ones (twice the size); ``powers`` holds
-    Adam's β1^t and β2^t, advanced one step per mini-batch. ``alive[l − 1]`` becomes 1 once
-    some unit of layer l (1 … L) has a derivative other than 0 for an example trained on;
-    an entry already 1 is not looked at. Returns cost_sum + Σ_x e_x, added in
+    Adam's β1^t and β2^t, advanced one step per mini-batch. ``alive[p, l − 1]`` becomes 1 once
+    member p of the team finds a unit of layer l (1 … L) with a derivative other than 0 for an
+    example trained on (a row per thread). With ``dropout_scale`` > 0, dropout (rule 11) on the
+    hidden layers with the epoch's key and threshold, kept units scaled by dropout_scale.
+    Returns cost_sum + Σ_x e_x, added in
     float64 in the order visited: an epoch may go in several calls, each continuing the sum.
 
     In blocks of examples, ``gwt`` holds the gradient sums and ``w_back`` a row per

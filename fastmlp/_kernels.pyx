@@ -51,6 +51,10 @@ cpdef enum:
     SOFTMAX = 3  # output layer only
     IDENTITY = 4  # output layer only: a = z, for regression
 
+cdef extern from "kernels/kernels.h" nogil:
+    int FASTMLP_SLOPES  # for the deltas: each unit's σ' (times its mask) is already in its place
+    bint kept "fastmlp_kept"(uint64_t key, uint64_t counter, uint64_t threshold)
+
 cdef extern from "kernels/kernels.h":
     # The arithmetic contract this module is compiled for (1: fused multiply-adds), and
     # whether they are instructions inline rather than calls of the C library's fma.
@@ -165,6 +169,14 @@ cdef struct Net:
     int activation  # of the hidden layers
     int output  # the output layer's activation
     int cost
+    # Dropout in training (rule 11): none unless ``dropping``; the epoch's key, the threshold
+    # of the kept units' draws, the scale c of kept units (a value of the dtype), and where each
+    # member of the team notes the hidden layers found alive (a row of n_layers per member).
+    bint dropping
+    uint64_t drop_key
+    uint64_t drop_threshold
+    double drop_scale
+    Py_ssize_t* alive
 
 
 cdef enum:
@@ -197,6 +209,7 @@ cdef Net make_net(const Py_ssize_t[::1] sizes, const Py_ssize_t[::1] w_off,
     net.activation = activation
     net.output = output
     net.cost = cost
+    net.dropping = False
     return net
 
 
@@ -208,7 +221,8 @@ def train_epoch(const floating[:, ::1] X, const floating[:, ::1] Y, const Py_ssi
                 const Py_ssize_t[::1] sizes, const Py_ssize_t[::1] w_off,
                 const Py_ssize_t[::1] a_off, int activation, int output, int cost,
                 int rule, double learning_rate, double decay, double momentum, double beta1,
-                double beta2, double eps, double[::1] powers, Py_ssize_t[::1] alive,
+                double beta2, double eps, double[::1] powers, Py_ssize_t[:, ::1] alive,
+                double dropout_scale, uint64_t dropout_key, uint64_t dropout_threshold,
                 Py_ssize_t batch_size, int threads, bint by_layers, bint enter, bint leave,
                 double cost_sum=0.0):
     """Mini-batch steps over the examples in the order of ``perm``; updates wt and b.
@@ -218,9 +232,11 @@ def train_epoch(const floating[:, ::1] X, const floating[:, ::1] Y, const Py_ssi
     ``act``, ``delta`` and ``err`` hold at least min(batch_size, n) rows. Unless the rule
     is PLAIN, ``vwt`` and ``vb`` hold the optimizer's state, updated too: the velocities,
     or Adam's first moments followed by its second ones (twice the size); ``powers`` holds
-    Adam's β1^t and β2^t, advanced one step per mini-batch. ``alive[l − 1]`` becomes 1 once
-    some unit of layer l (1 … L) has a derivative other than 0 for an example trained on;
-    an entry already 1 is not looked at. Returns cost_sum + Σ_x e_x, added in
+    Adam's β1^t and β2^t, advanced one step per mini-batch. ``alive[p, l − 1]`` becomes 1 once
+    member p of the team finds a unit of layer l (1 … L) with a derivative other than 0 for an
+    example trained on (a row per thread). With ``dropout_scale`` > 0, dropout (rule 11) on the
+    hidden layers with the epoch's key and threshold, kept units scaled by dropout_scale.
+    Returns cost_sum + Σ_x e_x, added in
     float64 in the order visited: an epoch may go in several calls, each continuing the sum.
 
     In blocks of examples, ``gwt`` holds the gradient sums and ``w_back`` a row per
@@ -236,6 +252,11 @@ def train_epoch(const floating[:, ::1] X, const floating[:, ::1] Y, const Py_ssi
     cdef double total[1]
     cdef Py_ssize_t n = perm.shape[0]
     cdef int team = threads if by_layers or min(batch_size, n) >= MIN_PARALLEL else 1
+    net.dropping = dropout_scale > 0 and net.n_layers > 1
+    net.drop_key = dropout_key
+    net.drop_threshold = dropout_threshold
+    net.drop_scale = dropout_scale
+    net.alive = &alive[0, 0]
     cdef floating* vwt_p = &vwt[0] if rule != PLAIN else NULL
     cdef floating* vb_p = &vb[0] if rule != PLAIN else NULL
     cdef Optimizer opt
@@ -251,7 +272,7 @@ def train_epoch(const floating[:, ::1] X, const floating[:, ::1] Y, const Py_ssi
         epoch_member(&net, &X[0, 0], &Y[0, 0], &perm[0], n, batch_size, &opt, &powers[0], vwt_p, vb_p,
                      &wt[0], &b[0], &gwt[0], &gb[0], &act[0, 0], &delta[0, 0], &err[0],
                      &w_back[0, 0], w_back.shape[1], by_layers, enter, leave, &pw[0], &pv[0],
-                     &pack[0, 0], pack.shape[1], &scratch[0], total, &alive[0])
+                     &pack[0, 0], pack.shape[1], &scratch[0], total, &alive[0, 0])
     return total[0]
 
 

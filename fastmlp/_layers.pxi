@@ -201,14 +201,15 @@ cdef void activate_columns(floating* z, Py_ssize_t stride, Py_ssize_t m, const f
 
 cdef void forward_layers(const Net* net, const floating* X, const Py_ssize_t* idx, Py_ssize_t m,
                          const floating* pw, const floating* b, floating* act,
-                         floating* pack) noexcept nogil:
+                         floating* pack, floating* delta=NULL) noexcept nogil:
     """Fill rows 0 … m−1 of act (``width`` apart) with a^1 … a^L of the inputs X[idx[i]] (rows
     i of X without idx), a layer at a time, from the weights in panels pw; the team splits
     each layer's outputs by panels. The output layer's softmax, which needs whole rows, is left to the caller,
-    after the barrier that ends this."""
+    after the barrier that ends this. In training with dropout, the hidden units are dropped as
+    each member's share of a layer is done, their slopes going into ``delta`` (drop_units)."""
     cdef int parts = team_size(), me = team_rank()
     cdef Py_ssize_t TN = tile_cols(pw)
-    cdef Py_ssize_t l, n_in, n_out, panels, p0, p1, j0, j1, x_stride
+    cdef Py_ssize_t l, n_in, n_out, panels, p0, p1, j0, j1, x_stride, i
     cdef const floating* x
     cdef const Py_ssize_t* x_idx
     cdef int kind
@@ -235,6 +236,10 @@ cdef void forward_layers(const Net* net, const floating* X, const Py_ssize_t* id
                 j1 = min(p1 * TN, n_out)
                 activate_columns(act + net.a_off[l] + j0, net.width, m, b + net.a_off[l] + j0,
                                  j1 - j0, kind)
+                if net.dropping and delta != NULL and l < net.n_layers - 1:
+                    for i in range(m):
+                        drop_units(net, l + 1, idx[i], act + i * net.width + net.a_off[l],
+                                   delta + i * net.width + net.a_off[l], j0, j1)
         if parts > 1:
             barrier()
 
@@ -261,7 +266,7 @@ cdef void layered_member(const Net* net, const floating* X, const floating* Y,
     cdef const floating* a
     cdef const Py_ssize_t* a_idx
     cdef Py_ssize_t a_stride
-    forward_layers(net, X, idx, m, pw, b, act, pack)
+    forward_layers(net, X, idx, m, pw, b, act, pack, delta)
     # δ^L and e_x, split by examples: the softmax needs whole rows.
     for i in range(m * me // parts, m * (me + 1) // parts):
         if net.output == SOFTMAX:
@@ -281,12 +286,14 @@ cdef void layered_member(const Net* net, const floating* X, const floating* Y,
                 backward_product_f64(pw + panel_offset(net, l, pw), n, n_next, k0, k1,
                                      delta + net.a_off[l], width, m, scratch, m_pad, pack, kc_back)
                 deltas_from_sums_f64(scratch, m_pad, m, k0, k1, act + net.a_off[l - 1],
-                                     delta + net.a_off[l - 1], width, net.activation)
+                                     delta + net.a_off[l - 1], width,
+                                     FASTMLP_SLOPES if net.dropping else net.activation)
             else:
                 backward_product_f32(pw + panel_offset(net, l, pw), n, n_next, k0, k1,
                                      delta + net.a_off[l], width, m, scratch, m_pad, pack, kc_back)
                 deltas_from_sums_f32(scratch, m_pad, m, k0, k1, act + net.a_off[l - 1],
-                                     delta + net.a_off[l - 1], width, net.activation)
+                                     delta + net.a_off[l - 1], width,
+                                     FASTMLP_SLOPES if net.dropping else net.activation)
         if parts > 1:
             barrier()
     # G[l][j, k] = Σ_i δ^{l+1}_{ij}·a^l_{ik}, split by weight rows k, into the step (or into gwt).

@@ -20,7 +20,7 @@ import warnings
 import numpy as np
 
 from . import datasets
-from ._base import ACTIVATIONS, COSTS, INITS, OPTIMIZERS, OUTPUT_ACTIVATIONS, DivergenceError
+from ._base import ACTIVATIONS, COSTS, INITS, OPTIMIZERS, OUTPUT_ACTIVATIONS, DivergenceError, TrainingStalledWarning
 from .schedules import StepDecay
 from .trainer import Trainer
 
@@ -133,6 +133,8 @@ def build_parser():
     train.add_argument("--betas", type=_betas, metavar="B1,B2", default=(0.9, 0.999),
                        help="Adam's decay rates of its moments (default 0.9,0.999)")
     train.add_argument("--eps", type=_positive(float), default=1e-8, help="Adam's ε (default 1e-8)")
+    train.add_argument("--dropout", type=_number_from(0, below=1), default=0.0,
+                       help="drop each hidden unit with this probability in training (default 0)")
     train.add_argument("--init", choices=INITS, default="standard",
                        help="initial weights N(0, 1) (standard, the default) or N(0, 1/inputs) (scaled)")
     train.add_argument("--epochs", type=_non_negative_int, default=30, help="default 30")
@@ -205,6 +207,7 @@ def train(args):
     trainer = Trainer(
         args.layers, activation=args.activation, cost=args.cost, output_activation=args.output_activation,
         learning_rate=args.lr, optimizer=args.optimizer, nesterov=args.nesterov, betas=args.betas, eps=args.eps,
+        dropout=args.dropout,
         batch_size=args.batch_size, l2=args.l2, momentum=args.momentum, init=args.init,
         schedule=args.lr_decay, seed=seed, dtype=args.dtype, threads=args.threads, fma=args.fma,
     )
@@ -218,6 +221,7 @@ def train(args):
             f", L2 λ = {args.l2}" if args.l2 else "",
             f", {'Nesterov ' if args.nesterov else ''}momentum {args.momentum}" if args.momentum else "",
             f", Adam β = {args.betas[0]}, {args.betas[1]}, ε = {args.eps}" if args.optimizer == "adam" else "",
+            f", dropout {args.dropout}" if args.dropout else "",
             ", scaled initial weights" if args.init == "scaled" else "",
             f", η ×{args.lr_decay.factor} every "
             f"{'epoch' if args.lr_decay.every == 1 else f'{args.lr_decay.every} epochs'}" if args.lr_decay else "",
@@ -251,6 +255,7 @@ def train(args):
     start = time.perf_counter()
     try:
         with warnings.catch_warnings():
+            warnings.simplefilter("always", TrainingStalledWarning)  # whatever the filters say (fit warns once)
             warnings.showwarning = one_line
             history = trainer.fit(X, y, args.epochs, validation_data=(X_test, y_test), callbacks=report)
     except KeyboardInterrupt:

@@ -4,7 +4,7 @@ The file is a NumPy ``.npz`` archive (no pickled objects) holding:
 
 ==========================  ===========================================================
 ``format``                  the string ``"fastmlp-model"``
-``format_version``          4 with a setting that version 3 lacks (``output_activation``, ``optimizer``, ``nesterov``), else 3 when ``fma`` is True, else 2 (version 1 files, without the training state below, are read too)
+``format_version``          4 with a setting that version 3 lacks (``output_activation``, ``optimizer``, ``nesterov``, ``dropout``), else 3 when ``fma`` is True, else 2 (version 1 files, without the training state below, are read too)
 ``layer_sizes``             int64 array, input first
 ``activation``              ``"sigmoid"``, ``"relu"`` or ``"tanh"``
 ``cost``                    ``"quadratic"``, ``"cross_entropy"`` or ``"log_likelihood"``
@@ -14,6 +14,7 @@ The file is a NumPy ``.npz`` archive (no pickled objects) holding:
 ``batch_size``              int64 scalar
 ``l2``, ``momentum``        float64 scalars
 ``nesterov``                optional bool scalar, where True (version 4)
+``dropout``                 optional float64 scalar, where not 0 (version 4)
 ``optimizer``               optional string, where not ``"sgd"`` (version 4), with
 ``betas``, ``eps``          float64 pair and scalar: Adam's
 ``init``                    ``"standard"`` or ``"scaled"``
@@ -73,9 +74,9 @@ def slot_names(optimizer, momentum):
 
 def version(trainer):
     """The oldest format version that describes ``trainer`` fully: 4 with a setting of version 4
-    (an output activation other than the cost's own, Adam, Nesterov's momentum), else 3 with
+    (an output activation other than the cost's own, Adam, Nesterov's momentum, dropout), else 3 with
     ``fma``, else 2."""
-    if trainer._output_named() or trainer.optimizer != "sgd" or trainer.nesterov:
+    if trainer._output_named() or trainer.optimizer != "sgd" or trainer.nesterov or trainer.dropout:
         return 4
     return 3 if trainer.fma else 2
 
@@ -108,6 +109,8 @@ def save(trainer, path):
         arrays["output_activation"] = np.array(trainer.output_activation)
     if trainer.nesterov:
         arrays["nesterov"] = np.array(True)
+    if trainer.dropout:
+        arrays["dropout"] = np.array(trainer.dropout, dtype=np.float64)
     if trainer.optimizer != "sgd":
         arrays["optimizer"] = np.array(trainer.optimizer)
         arrays["betas"] = np.array(trainer.betas, dtype=np.float64)
@@ -203,11 +206,11 @@ def read(path):
             if version < 4:
                 raise ModelFileError(f"{path}: 'output_activation' in format version {version}: it needs version 4")
             settings["output_activation"] = str(field("output_activation", "U"))
-        for key, kind in (("nesterov", "b"), ("optimizer", "U")):
+        for key, kind, convert in (("nesterov", "b", bool), ("optimizer", "U", str), ("dropout", "f", float)):
             if key in content:
                 if version < 4:
                     raise ModelFileError(f"{path}: '{key}' in format version {version}: it needs version 4")
-                settings[key] = bool(field(key, kind)) if kind == "b" else str(field(key, kind))
+                settings[key] = convert(field(key, kind))
         if settings.get("optimizer", "sgd") != "sgd":
             betas = field("betas", "f", scalar=False)
             if betas.shape != (2,):

@@ -116,6 +116,21 @@ multiply-add. Inputs and targets are rounded to that dtype once, first.
     as PyTorch computes it (``√V/√(1 − β2^t)`` here multiplied by k), with
     L2 decoupled: the decay factor d of rule 7 scales the weights.
 
+11. **Dropout** (``dropout=p`` > 0, in training only). Each epoch draws a key
+    K from the trainer's generator, after the permutation:
+    ``rng.integers(0, 2**64, dtype=uint64)``. Unit u (its place in an
+    example's row of units, layers 1 … L after one another) of the example in
+    row x of the training set is kept when, with ``w`` the units per row,
+    c = x·w + u and γ = 0x9E3779B97F4A7C15, SplitMix64's output for the state
+    K + (c + 1)·γ, z >> 11, is at least T = p·2^53 rounded to an integer; all
+    of it in 64-bit unsigned integers, wrapping. Only hidden layers drop. A
+    hidden layer's mask is m = s where kept, else 0, with s = 1/(1 − p)
+    computed in float64 and rounded to the dtype; the forward pass goes on
+    with ``a·m`` in place of a, and the backward pass (rule 5) multiplies by
+    ``σ'(a)·m``, σ' taken from the undropped a. The masks depend on nothing
+    but K, the row and the unit: not on the threads, the blocks or the order
+    of the mini-batches. ``forward``, ``predict`` and ``gradients`` never drop.
+
 A product's operand order does not matter (IEEE multiplication is
 commutative), and neither does the thread count: threads split the work
 between independent outputs, never one sum.
@@ -176,7 +191,7 @@ import math
 
 import numpy as np
 
-from ._base import BaseTrainer
+from ._base import BaseTrainer, dropout_threshold
 from ._fused import fma, fma_arrays
 from ._typing import FloatArray
 
@@ -421,6 +436,18 @@ _ACTIVATION = {
 }
 
 
+def dropout_kept(key, counters, threshold):
+    """Contract 11: which of the units of ``counters`` (uint64) an epoch of ``key`` keeps:
+    SplitMix64's output for the state key + (counter + 1)·γ, its top 53 bits ≥ threshold.
+    NumPy's unsigned integers wrap as C's do."""
+    u = np.uint64
+    z = u(key) + (counters + u(1)) * u(0x9E3779B97F4A7C15)
+    z = (z ^ (z >> u(30))) * u(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> u(27))) * u(0x94D049BB133111EB)
+    z ^= z >> u(31)
+    return (z >> u(11)) >= u(threshold)
+
+
 # ----------------------------------------------------------------------
 
 
@@ -467,27 +494,51 @@ class ReferenceTrainer(BaseTrainer):
         """``biases[l]``, shape ``(layer_sizes[l + 1],)``: the live parameters."""
         return list(self._biases)
 
-    def _feedforward(self, X):
-        """Every layer's activation for the rows of X: ``[X, a^1, …, a^L]``."""
-        activations = [X]
+    def _feedforward(self, X, dropout=None):
+        """Every layer's activation for the rows of X, ``[X, a^1, …, a^L]``, and each hidden
+        layer's slopes σ'(a^l), as a list ``[σ'(a^1), …, σ'(a^{L−1})]``.
+
+        ``dropout=(rows, key)``, in training, drops hidden units (contract 11): the rows of the
+        examples in the training set, and the epoch's key. The activations are then the
+        dropped ones, a·m, and the slopes σ'(a)·m.
+        """
+        activations, slopes = [X], []
         last = len(self.weights) - 1
+        _, sigma_prime = _ACTIVATION[self.activation]
         for l, (W, b) in enumerate(zip(self.weights, self.biases)):
             sigma, _ = _ACTIVATION[self.output_activation if l == last else self.activation]
             z = _weighted_sums(activations[-1], W, self.fma) + b  # contract 2 (2')
-            activations.append(sigma(z))
-        return activations
+            a = sigma(z)
+            if l < last:
+                slope = sigma_prime(a)
+                if dropout is not None:
+                    m = self._masks(*dropout, l + 1)
+                    slope, a = slope * m, a * m
+                slopes.append(slope)
+            activations.append(a)
+        return activations, slopes
+
+    def _masks(self, rows, key, l):
+        """Contract 11: m for the units of hidden layer l of the examples ``rows``, c where kept, else 0."""
+        f = self.dtype.type
+        first = sum(self.layer_sizes[1:l])  # where layer l's units start in an example's row
+        counters = (rows.astype(np.uint64)[:, None] * np.uint64(sum(self.layer_sizes[1:])) + np.uint64(first)
+                    + np.arange(self.layer_sizes[l], dtype=np.uint64)[None, :])
+        kept = dropout_kept(key, counters, dropout_threshold(self.dropout))
+        return np.where(kept, f(1.0 / (1.0 - self.dropout)), f(0))
 
     def _forward(self, X):
-        return self._feedforward(X)[-1]
+        return self._feedforward(X)[0][-1]
 
-    def _backprop(self, X, Y):
-        """The activations and nudges δ^l of every layer, for each row of X.
+    def _backprop(self, X, Y, dropout=None):
+        """The activations and nudges δ^l of every layer, for each row of X (with
+        ``dropout``, see _feedforward).
 
-        Returns ``(activations, deltas, errors)`` where ``deltas[l]`` is δ for
-        the layer that ``W[l]`` feeds, and ``errors`` each example's e_x (contract 8).
+        Returns ``(activations, deltas, errors, slopes)`` where ``deltas[l]`` is δ for
+        the layer that ``W[l]`` feeds, ``errors`` each example's e_x (contract 8) and
+        ``slopes`` _feedforward's.
         """
-        _, sigma_prime = _ACTIVATION[self.activation]
-        activations = self._feedforward(X)
+        activations, slopes = self._feedforward(X, dropout)
         output = activations[-1]
         diff = output - Y
         one = self.dtype.type(1)
@@ -502,10 +553,10 @@ class ReferenceTrainer(BaseTrainer):
                 terms = Y * log(output)
             errors = -ordered_sum(terms, axis=1)  # contract 8
             deltas = [diff]  # ∂C_x/∂z^L = a − y for these costs and their output layers
-        # Propagate backwards: δ^l = (W^{l+1})ᵀ δ^{l+1} ⊙ σ'(a^l), contract 5 (5').
-        for W, a in zip(reversed(self.weights[1:]), reversed(activations[1:-1])):
-            deltas.insert(0, _weighted_sums(deltas[0], W.T, self.fma) * sigma_prime(a))
-        return activations, deltas, errors
+        # Propagate backwards: δ^l = (W^{l+1})ᵀ δ^{l+1} ⊙ σ'(a^l), contract 5 (5') and 11.
+        for W, slope in zip(reversed(self.weights[1:]), reversed(slopes)):
+            deltas.insert(0, _weighted_sums(deltas[0], W.T, self.fma) * slope)
+        return activations, deltas, errors, slopes
 
     def _summed_nudges(self, activations, deltas):
         """Σ over the examples, in order, of each example's ∂C_x/∂W and ∂C_x/∂b (contract 6, 6')."""
@@ -523,14 +574,15 @@ class ReferenceTrainer(BaseTrainer):
             sums_b.append(ordered_sum(delta, axis=0))
         return sums_w, sums_b
 
-    def _update_mini_batch(self, X, Y, rate):
-        """One step on the mini-batch (X, Y); returns its examples' e_x."""
-        activations, deltas, errors = self._backprop(X, Y)
-        last = len(activations) - 1
-        for l, a in enumerate(activations[1:], 1):  # is some unit's σ' not 0? (the stall warning)
-            if not self._alive[l - 1]:
-                sigma_prime = _ACTIVATION[self.output_activation if l == last else self.activation][1]
-                self._alive[l - 1] = (sigma_prime(a) != 0).any()
+    def _update_mini_batch(self, X, Y, rate, rows):
+        """One step on the mini-batch (X, Y), the training set's ``rows``; returns its examples' e_x."""
+        activations, deltas, errors, slopes = self._backprop(
+            X, Y, (rows, rate.dropout_key) if self.dropout else None)
+        # Is some unit's σ' (times its mask) not 0? (The stall warning.)
+        for l, slope in enumerate(slopes, 1):
+            self._alive[0, l - 1] |= bool((slope != 0).any())
+        if not self._alive[0, -1]:
+            self._alive[0, -1] = (_ACTIVATION[self.output_activation][1](activations[-1]) != 0).any()
         sums_w, sums_b = self._summed_nudges(activations, deltas)
         f = self.dtype.type
         if self.optimizer == "adam":
@@ -594,12 +646,12 @@ class ReferenceTrainer(BaseTrainer):
     def _train_slice(self, X, Y, perm, total, buffers, rate, first, last):
         for start in range(0, len(perm), self.batch_size):
             batch = perm[start : start + self.batch_size]
-            for e in self._update_mini_batch(X[batch], Y[batch], rate).tolist():
+            for e in self._update_mini_batch(X[batch], Y[batch], rate, batch).tolist():
                 total += e  # contract 8: float64, in the order visited
         return total
 
     def _gradients(self, X, Y):
-        activations, deltas, _ = self._backprop(X, Y)
+        activations, deltas, _, _ = self._backprop(X, Y)
         sums_w, sums_b = self._summed_nudges(activations, deltas)
         m = self.dtype.type(len(X))
         return [G / m for G in sums_w], [g / m for g in sums_b]

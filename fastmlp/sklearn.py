@@ -79,6 +79,7 @@ class _TrainerEstimator(BaseEstimator):
             optimizer=self.optimizer,
             betas=self.betas,
             eps=self.eps,
+            dropout=self.dropout,
             init=self.init,
             schedule=self.schedule,
             seed=seed,
@@ -91,9 +92,10 @@ class _TrainerEstimator(BaseEstimator):
         """Every parameter, before the data is looked at; returns the dtype.
 
         Trainer is the authority on its own arguments: a throwaway network of
-        one input and two outputs checks them, with its messages.
+        one input, two outputs and a hidden unit where the network has hidden
+        layers checks them, with its messages.
         """
-        _hidden_layer_sizes(self.hidden_layer_sizes)
+        hidden = _hidden_layer_sizes(self.hidden_layer_sizes)
         _check_int("epochs", self.epochs, 1)
         if self.early_stopping is not None:
             _check_int("early_stopping", self.early_stopping, 1)
@@ -105,7 +107,7 @@ class _TrainerEstimator(BaseEstimator):
         if not isinstance(self.verbose, (bool, numbers.Integral)):
             raise TypeError(f"verbose must be a bool or an int, got {self.verbose!r}")
         check_random_state(self.random_state)
-        return Trainer((1, 2), **self._trainer_arguments(seed=0)).dtype
+        return Trainer((1, 1, 2) if hidden else (1, 2), **self._trainer_arguments(seed=0)).dtype
 
     def _start(self, n_features, n_outputs, rng):
         """A new network for ``n_features`` inputs and ``n_outputs`` outputs, seeded from ``rng``;
@@ -192,6 +194,9 @@ class FastMLPClassifier(ClassifierMixin, _TrainerEstimator):
         (``optimizer="adam"``, which wants a much smaller ``learning_rate``,
         0.001 say) with its β1, β2 and ε, passed on as
         :class:`fastmlp.Trainer`'s arguments (see it for their steps).
+    dropout : float, default=0.0
+        The probability that training drops each hidden unit for an example
+        (inverted dropout: predictions use the whole network), in [0, 1).
     init : {"scaled", "standard"}, default="scaled"
         Initial weights: ``"scaled"`` draws them from N(0, 1/n_in), n_in being
         the neuron's number of inputs; ``"standard"`` from N(0, 1), as in the
@@ -291,6 +296,7 @@ class FastMLPClassifier(ClassifierMixin, _TrainerEstimator):
         optimizer="sgd",
         betas=(0.9, 0.999),
         eps=1e-8,
+        dropout=0.0,
         init="scaled",
         schedule=None,
         early_stopping=None,
@@ -314,6 +320,7 @@ class FastMLPClassifier(ClassifierMixin, _TrainerEstimator):
         self.optimizer = optimizer
         self.betas = betas
         self.eps = eps
+        self.dropout = dropout
         self.init = init
         self.schedule = schedule
         self.early_stopping = early_stopping
@@ -600,6 +607,8 @@ class FastMLPRegressor(RegressorMixin, _TrainerEstimator):
     nesterov, optimizer, betas, eps : default False, "sgd", (0.9, 0.999), 1e-8
         Nesterov's momentum, and Adam with its β1, β2 and ε, as in
         :class:`FastMLPClassifier`.
+    dropout : float, default=0.0
+        The probability that training drops each hidden unit for an example.
     init : {"scaled", "standard"}, default="scaled"
         Initial weights from N(0, 1/n_in) (``"scaled"``) or N(0, 1); biases N(0, 1).
     schedule : None, "constant" or fastmlp.StepDecay, default=None
@@ -685,6 +694,7 @@ class FastMLPRegressor(RegressorMixin, _TrainerEstimator):
         optimizer="sgd",
         betas=(0.9, 0.999),
         eps=1e-8,
+        dropout=0.0,
         init="scaled",
         schedule=None,
         early_stopping=None,
@@ -706,6 +716,7 @@ class FastMLPRegressor(RegressorMixin, _TrainerEstimator):
         self.optimizer = optimizer
         self.betas = betas
         self.eps = eps
+        self.dropout = dropout
         self.init = init
         self.schedule = schedule
         self.early_stopping = early_stopping

@@ -9,7 +9,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import _dispatch
-from ._base import BaseTrainer
+from ._base import BaseTrainer, dropout_threshold
 from ._typing import BuildInfo, FloatArray
 
 # The codes are the same in every variant.
@@ -84,6 +84,13 @@ class Trainer(BaseTrainer):
             (self._weight_views(self._vwt[i * w : (i + 1) * w]), self._bias_views(self._vb[i * b : (i + 1) * b]))
             for i in range(len(self._vwt) // w)
         ]
+
+    def _dropout(self, rate):
+        """The kernels' dropout arguments (contract 11): the kept units' scale c (0: no dropout),
+        the epoch's key and the threshold of the kept units' draws."""
+        if not self.dropout:
+            return 0.0, 0, 0
+        return float(self.dtype.type(1.0 / (1.0 - self.dropout))), rate.dropout_key, dropout_threshold(self.dropout)
 
     def _rule(self, kernels):
         """The kernels' code for the optimizer's rule."""
@@ -178,7 +185,7 @@ class Trainer(BaseTrainer):
         return b.kernels.train_epoch(
             X, Y, perm.astype(np.intp, copy=False), self._wt, self._b, b.gwt, b.gb, b.act, b.delta, b.err, b.w_back,
             vwt, vb, b.pw, b.pv, b.pack, b.scratch, *self._layout(), self._rule(b.kernels), rate.learning_rate,
-            rate.decay, self.momentum, *self.betas, self.eps, self._adam_powers, self._alive,
+            rate.decay, self.momentum, *self.betas, self.eps, self._adam_powers, self._alive, *self._dropout(rate),
             min(self.batch_size, len(perm)), self.threads, b.by_layers, first, last, cost_sum,
         )
 

@@ -98,15 +98,22 @@ def first_permutation(sizes, n):
 
 def assert_same_fits(t, r, X, y, epochs, **kwargs):
     """Fit both trainers alike: both train to the same bits (parameters and costs, and the same
-    validation accuracies), or both diverge in the same epoch and keep the same parameters."""
-    from fastmlp import DivergenceError
+    validation accuracies), or both diverge in the same epoch and keep the same parameters; and
+    both warn alike of a stalled training, or neither does."""
+    import warnings
 
-    histories = []
+    from fastmlp import DivergenceError, TrainingStalledWarning
+
+    histories, stalls = [], []
     for trainer in (t, r):
-        try:
-            histories.append(trainer.fit(X, y, epochs, **kwargs))
-        except DivergenceError as error:
-            histories.append(str(error))
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", TrainingStalledWarning)
+            try:
+                histories.append(trainer.fit(X, y, epochs, **kwargs))
+            except DivergenceError as error:
+                histories.append(str(error))
+        stalls.append([str(w.message) for w in caught if issubclass(w.category, TrainingStalledWarning)])
+    assert stalls[0] == stalls[1], stalls
     ht, hr = histories
     assert_trainers_agree(t, r, "fitted")
     assert type(ht) is type(hr)

@@ -4,7 +4,7 @@ Hypothesis draws the network, the data, the seed, the dtype, the batch size
 (dividing the data or not, 1, larger than the data), the thread count, the
 memory layout of the inputs, the training options (activation, cost, output
 activation, L2, the optimizer: SGD, momentum, Nesterov's, Adam; initialisation,
-schedule) and the arithmetic contract (fma);
+schedule, dropout) and the arithmetic contract (fma);
 every array both trainers produce is then compared bit for bit.
 """
 
@@ -72,6 +72,7 @@ def configurations(draw):
             # λ·η/n stays below 1 for every n and η drawn here.
             l2=draw(st.sampled_from([0.0, 0.05, 0.3])),
             **draw(optimizers([0.5, 0.9])),
+            dropout=draw(st.sampled_from([0.0, 0.0, 0.3, 0.5])) if len(sizes) > 2 else 0.0,
             init=draw(st.sampled_from(["standard", "scaled"])),
             schedule=draw(st.sampled_from([None, StepDecay(1, 0.5), StepDecay(2, 0.1)])),
             batch_size=batch_size,
@@ -113,9 +114,27 @@ ODD_OPTIONS = [
     dict(activation="sigmoid"),
     dict(activation="relu", momentum=0.5, nesterov=True),
     dict(activation="tanh", cost="log_likelihood", momentum=0.9, l2=2.0),
-    dict(activation="relu", optimizer="adam", l2=1.0, output_activation="identity"),
+    dict(activation="relu", optimizer="adam", l2=1.0, output_activation="identity", dropout=0.4),
     dict(activation="sigmoid", cost="cross_entropy", l2=5.0, init="scaled"),
 ]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_dropout_gives_the_same_bits_on_any_number_of_threads(dtype):
+    """The masks come from the rows and units alone: one, two and three threads, in blocks of
+    examples or a layer at a time, train the reference's bits."""
+    rng = np.random.default_rng(5)
+    X, y = rng.uniform(0, 1, (200, 50)), rng.integers(0, 10, 200)
+    kwargs = dict(activation="relu", cost="log_likelihood", init="scaled", dropout=0.5, learning_rate=0.1,
+                  momentum=0.9, batch_size=64, seed=2, dtype=dtype)
+    r = ReferenceTrainer((50, 130, 70, 10), **kwargs)
+    r.fit(X, y, 2)
+    for by_layers in (True, False):
+        for threads in (1, 2, 3):
+            t = Trainer((50, 130, 70, 10), threads=threads, **kwargs)
+            t._by_layers = by_layers
+            t.fit(X, y, 2)
+            assert_trainers_agree(t, r, f"threads={threads}, by_layers={by_layers}")
 
 
 @pytest.mark.parametrize("fma", contracts())

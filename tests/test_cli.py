@@ -130,6 +130,8 @@ MISTAKES = [
     (["train", "--betas", "0.9"], 2, "expected B1,B2 such as 0.9,0.999"),
     (["train", "--betas", "0.9,1"], 2, "expected a number < 1 and >= 0"),
     (["train", "--nesterov"], 1, "nesterov=True needs momentum > 0"),
+    (["train", "--dropout", "1"], 2, "expected a number < 1 and >= 0"),
+    (["train", "--dropout", "0.5", "--layers", "784,10"], 1, "dropout acts on hidden layers"),
     (["train", "--output-activation", "softmax"], 2, "invalid choice: 'softmax'"),
     (["train", "--cost", "cross_entropy", "--output-activation", "identity"], 1,
      "cost='cross_entropy' needs output_activation='sigmoid'"),
@@ -277,6 +279,7 @@ def test_output_activation_reaches_the_trainer_the_summary_and_the_saved_model(s
      "quadratic cost, Adam β = 0.8, 0.99, ε = 1e-06, η = 0.001", dict(optimizer="adam", betas=(0.8, 0.99), eps=1e-6)),
     (["--momentum", "0.9", "--nesterov", "--lr", "0.5"], "quadratic cost, Nesterov momentum 0.9, η = 0.5",
      dict(momentum=0.9, nesterov=True)),
+    (["--dropout", "0.25", "--lr", "0.5"], "quadratic cost, dropout 0.25, η = 0.5", dict(dropout=0.25)),
 ])
 def test_the_optimizers_reach_the_trainer_the_summary_and_the_saved_model(small_data, capsys, tmp_path, options,
                                                                           summary, settings):

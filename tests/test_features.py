@@ -216,6 +216,42 @@ def test_healthy_training_is_not_warned_of(cls):
         cls((6, 8, 3), seed=0).fit(X, y, 3)
 
 
+def splitmix_kept(key, counter, p):
+    """Rule 11's draw, in Python's integers: whether the unit of ``counter`` is kept."""
+    mask = 2**64 - 1
+    z = (key + (counter + 1) * 0x9E3779B97F4A7C15) & mask
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & mask
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & mask
+    z ^= z >> 31
+    return (z >> 11) >= round(p * 2**53)
+
+
+@pytest.mark.parametrize("cls", TRAINERS)
+def test_dropout_drops_the_units_its_stream_names(cls):
+    """One example, one step: the epoch's key comes from the generator after the permutation;
+    the hidden units its stream drops pass nothing on, so the weights into them and out of them
+    keep their values, and every other weight moves. forward() drops nothing."""
+    rng = np.random.default_rng(3)
+    X, y = rng.uniform(0.1, 1, (1, 6)), rng.integers(0, 3, 1)
+    p = 0.5
+    t = cls((6, 40, 3), activation="sigmoid", dropout=p, learning_rate=0.5, batch_size=1, seed=9)
+    plain = cls((6, 40, 3), activation="sigmoid", learning_rate=0.5, batch_size=1, seed=9)
+    before = [w.copy() for w in t.weights]
+    assert_same_bits(t.forward(X), plain.forward(X), "forward, no dropout")
+    generator = np.random.default_rng(9)  # the trainer's: its parameters, permutation, then the key
+    for n_in, n_out in ((6, 40), (40, 3)):
+        generator.standard_normal((n_out, n_in))
+        generator.standard_normal(n_out)
+    generator.permutation(1)
+    key = int(generator.integers(0, 2**64, dtype=np.uint64))
+    kept = np.array([splitmix_kept(key, 0 * 43 + u, p) for u in range(40)])  # row 0, units 0 … 39 of 43
+    assert 5 < kept.sum() < 35
+    t.fit(X, y, 1)
+    assert np.array_equal(t.weights[0][~kept] == before[0][~kept], np.ones((40 - kept.sum(), 6), bool))
+    assert np.array_equal(t.weights[1][:, ~kept], before[1][:, ~kept])
+    assert (t.weights[0][kept] != before[0][kept]).all() and (t.weights[1][:, kept] != before[1][:, kept]).all()
+
+
 @pytest.mark.parametrize("cls", TRAINERS)
 def test_scaled_init_divides_standard_normals_by_root_fan_in(cls):
     t = cls((9, 4, 2), init="scaled", seed=7, dtype="float32")
@@ -324,6 +360,7 @@ RESUMABLE = {
     "momentum": dict(momentum=0.8, learning_rate=0.2),
     "nesterov": dict(momentum=0.8, nesterov=True, learning_rate=0.2),
     "adam": dict(optimizer="adam", betas=(0.8, 0.99), eps=1e-6, learning_rate=0.01),
+    "dropout": dict(momentum=0.5, dropout=0.3, learning_rate=0.2),
 }
 
 
@@ -368,6 +405,9 @@ BAD_OPTIONS = [
     (dict(eps=0.0), ValueError, "eps must be > 0"),
     (dict(eps=1e-50, dtype="float32"), ValueError, "eps must be > 0 in float32"),
     (dict(eps=float("inf")), ValueError, "eps must be finite"),
+    (dict(dropout=1.0), ValueError, "dropout must be finite, >= 0.0 and < 1.0"),
+    (dict(dropout=-0.1), ValueError, "dropout must be finite"),
+    (dict(dropout=0.5, layer_sizes=(4, 3)), ValueError, "dropout acts on hidden layers, and this network has none"),
     (dict(output_activation="softmax"), ValueError,
      "output_activation must be one of 'sigmoid', 'relu', 'tanh', 'identity', got 'softmax'"),
     (dict(output_activation="linear"), ValueError, "output_activation must be one of"),

@@ -57,6 +57,7 @@ def wide_configurations(draw):
             output_activation=draw(output_activations(cost)),
             l2=draw(st.sampled_from([0.0, 0.3])),
             **draw(optimizers([0.9])),
+            dropout=draw(st.sampled_from([0.0, 0.5])) if len(sizes) > 2 else 0.0,
             init=draw(st.sampled_from(["standard", "scaled"])),
             schedule=draw(st.sampled_from([None, StepDecay(1, 0.5)])),
             batch_size=batch_size,
@@ -149,9 +150,10 @@ def test_the_packing_stays_in_its_buffers(dtype, sizes, m, threads):
     _dispatch.kernels.train_epoch(
         X, Y, np.arange(n, dtype=np.intp), t._wt, t._b, marked(1), marked(t.width), act, delta, err,
         marked(threads, 1), t._vwt, t._vb, pw[:panels], pv[: 2 * panels], packs, scratch_buffer[:scratch],
-        *t._layout(), _dispatch.kernels.ADAM, 0.1, 1.0, 0.0, 0.9, 0.999, 1e-8, t._adam_powers, m, threads, True,
-        True, True,
+        *t._layout(), _dispatch.kernels.ADAM, 0.1, 1.0, 0.0, 0.9, 0.999, 1e-8, t._adam_powers,
+        np.zeros((threads, len(sizes) - 1), dtype=np.intp), 0.0, 0, 0, m, threads, True, True, True,
     )
+    by_blocks._alive = np.zeros((threads, len(sizes) - 1), dtype=np.intp)  # fit's, per epoch
     by_blocks._train_slice(X, Y, np.arange(n, dtype=np.intp), 0.0, by_blocks._work_buffers(m), _Rate(0.1, 1.0),
                            True, True)
     assert_trainers_agree(t, by_blocks, "layers with NaN-filled buffers against blocks")

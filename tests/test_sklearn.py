@@ -67,6 +67,7 @@ EVERYTHING_ELSE = FastMLPClassifier(
     l2=1e-3,
     momentum=0.9,
     nesterov=True,
+    dropout=0.2,
     init="standard",
     schedule=StepDecay(every=10),
     early_stopping=5,
@@ -88,6 +89,7 @@ REGRESSOR_EVERYTHING_ELSE = FastMLPRegressor(
     optimizer="adam",
     betas=(0.8, 0.99),
     eps=1e-6,
+    dropout=0.1,
     init="standard",
     schedule=StepDecay(every=10),
     early_stopping=5,
@@ -699,3 +701,10 @@ def test_adam_reaches_the_trainers(blobs, friedman):
         assert t._adam_powers.tolist() == [math.prod([0.8] * steps), math.prod([0.99] * steps)]
         with pytest.raises(ValueError, match="momentum belongs to optimizer='sgd'"):
             model(optimizer="adam", momentum=0.9).fit(X, y)
+
+
+def test_dropout_reaches_the_trainers_and_needs_hidden_layers(blobs, friedman):
+    for model, (X, y) in ((FastMLPClassifier, blobs), (FastMLPRegressor, friedman)):
+        assert model(dropout=0.3, epochs=2, random_state=0).fit(X, y).trainer_.dropout == 0.3
+        with pytest.raises(ValueError, match="dropout acts on hidden layers, and this network has none"):
+            model((), dropout=0.3).fit(X, y)

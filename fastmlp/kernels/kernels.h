@@ -3,6 +3,7 @@
  *
  *   shapes.h    the target's vectors and the shapes of its blocks and tiles
  *   rule.h      the optimizer's rule and its factors for one step
+ *   dropout.h   dropout's masks, from a counter
  *   typed.h     one float type's vectors; includes, in order:
  *   element.h     one element: exp, the step of one weight and of a vector
  *   blocks.h      register blocks of examples and of weight rows, for
@@ -26,6 +27,7 @@
 
 #include "shapes.h"
 #include "rule.h"
+#include "dropout.h"
 
 #define FASTMLP_T double
 #define FASTMLP_V fastmlp_vf64

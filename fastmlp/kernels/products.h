@@ -201,7 +201,9 @@ static void FASTMLP_NAME(deltas_from_sums)(
         for (Py_ssize_t k = k_begin; k < k_end; k++)
             for (Py_ssize_t i = i0; i < i1; i++) {
                 T ak = a[i * stride + k], slope;
-                if (kind == FASTMLP_SIGMOID)
+                if (kind == FASTMLP_SLOPES)
+                    slope = d[i * stride + k];
+                else if (kind == FASTMLP_SIGMOID)
                     slope = ak * ((T)1 - ak);
                 else if (kind == FASTMLP_TANH)
                     slope = (T)1 - ak * ak;

@@ -113,8 +113,11 @@ static const double fastmlp_inv_factorial[14] = {
     2.755731922398589e-07, 2.505210838544172e-08, 2.08767569878681e-09, 1.6059043836821613e-10,
 };
 
-/* The activations, in the kernels' codes (SIGMOID, RELU and TANH there). */
-enum { FASTMLP_SIGMOID = 0, FASTMLP_RELU = 1, FASTMLP_TANH = 2 };
+/* The activations, in the kernels' codes (SIGMOID, RELU and TANH there).
+ * FASTMLP_SLOPES, for the deltas, says that each unit's σ' (times its
+ * dropout mask) is already in the delta's place, put there by the forward
+ * pass, rather than to be computed from the activation. */
+enum { FASTMLP_SIGMOID = 0, FASTMLP_RELU = 1, FASTMLP_TANH = 2, FASTMLP_SLOPES = -1 };
 
 #define FASTMLP_OUTPUTS_F64 (FASTMLP_NV_F64 * FASTMLP_VBYTES / 8)
 #define FASTMLP_OUTPUTS_F32 (FASTMLP_NV_F32 * FASTMLP_VBYTES / 4)

@@ -104,29 +104,39 @@ static inline FASTMLP_ALWAYS_INLINE void UNAME(activate_kind)(
         UNAME(activate_side)(1, z, bias, n, kind);
 }
 
+/* The deltas of AL units k … k+AL−1 of one example (see UNAME(deltas)). */
+static inline FASTMLP_ALWAYS_INLINE AV UNAME(deltas_at)(const T* w, Py_ssize_t n, const T* d_next,
+                                                        Py_ssize_t n_next, const T* a, int kind,
+                                                        const T* d, Py_ssize_t k)
+{
+    AV s = ALOAD(w + k) * d_next[0];
+    for (Py_ssize_t j = 1; j < n_next; j++) s = AMADD(s, d_next[j], ALOAD(w + j * n + k));
+    AV ak = ALOAD(a + k), slope;
+    if (kind == FASTMLP_SLOPES)
+        slope = ALOAD(d + k);
+    else if (kind == FASTMLP_SIGMOID)
+        slope = ak * ((T)1 - ak);
+    else if (kind == FASTMLP_TANH)
+        slope = (T)1 - ak * ak;
+    else
+        slope = SELECT(ak > (T)0, SPLAT((T)1), SPLAT((T)0));
+    return s * slope;
+}
+
 /* One example's deltas of a layer of n ≥ AL units from the next layer's n_next
  * deltas d_next: d_k = (Σ_j W[j][k]·d_next_j)·σ'(a_k), the sum over j = 0 …
  * n_next−1 in order, σ' from the activations a (derivative() of _element.pxi,
- * lane by lane). W is not transposed here (row j starts at w + j·n), so AL
- * units k go at a time; the last vector ends at n and overlaps the one before,
- * storing the same values again. */
+ * lane by lane), or, for kind FASTMLP_SLOPES, read from d itself. W is not
+ * transposed here (row j starts at w + j·n), so AL units k go at a time; the
+ * last vector ends at n and overlaps the one before: it is computed first,
+ * before anything of d is overwritten, and stored last, the same values. */
 static void UNAME(deltas)(const T* w, Py_ssize_t n, const T* d_next, Py_ssize_t n_next,
                           const T* a, int kind, T* d)
 {
-    for (Py_ssize_t k = 0;; k += AL) {
-        if (k > n - AL) k = n - AL;
-        AV s = ALOAD(w + k) * d_next[0];
-        for (Py_ssize_t j = 1; j < n_next; j++) s = AMADD(s, d_next[j], ALOAD(w + j * n + k));
-        AV ak = ALOAD(a + k), slope;
-        if (kind == FASTMLP_SIGMOID)
-            slope = ak * ((T)1 - ak);
-        else if (kind == FASTMLP_TANH)
-            slope = (T)1 - ak * ak;
-        else
-            slope = SELECT(ak > (T)0, SPLAT((T)1), SPLAT((T)0));
-        ASTORE(d + k, s * slope);
-        if (k == n - AL) return;
-    }
+    Py_ssize_t last = n - AL;
+    AV tail = UNAME(deltas_at)(w, n, d_next, n_next, a, kind, d, last);
+    for (Py_ssize_t k = 0; k < last; k += AL) ASTORE(d + k, UNAME(deltas_at)(w, n, d_next, n_next, a, kind, d, k));
+    ASTORE(d + last, tail);
 }
 
 /* z_i ← activation(z_i + bias) for the rows z_0 … z_{rows−1} of n ≥ AL units each. */
