@@ -71,13 +71,18 @@ def raw_bits(a):
     return a.view({4: np.uint32, 8: np.uint64}[a.dtype.itemsize])
 
 
-def assert_same_bits(actual, expected, what="arrays"):
-    """Raw-bit equality: same dtype, same shape, every bit the same (NaN payloads and signed zeros included)."""
+def assert_same_bits(actual, expected, what="arrays", any_nan=False):
+    """Raw-bit equality: same dtype, same shape, every bit the same (NaN payloads and signed zeros
+    included). With ``any_nan``, a NaN matches any NaN in the same place: which NaN a diverged
+    computation makes (its sign and payload) is no part of the trainers' contract."""
     actual, expected = np.asarray(actual), np.asarray(expected)
     assert actual.dtype == expected.dtype, f"{what}: dtype {actual.dtype} != {expected.dtype}"
     assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != {expected.shape}"
     a, e = raw_bits(actual), raw_bits(expected)
-    differ = np.flatnonzero(a.ravel() != e.ravel())
+    differ = a.ravel() != e.ravel()
+    if any_nan and actual.dtype.kind == "f":
+        differ &= ~(np.isnan(actual.ravel()) & np.isnan(expected.ravel()))
+    differ = np.flatnonzero(differ)
     if differ.size:
         i = differ[0]
         raise AssertionError(
@@ -130,7 +135,8 @@ def assert_same_outputs_and_gradients(t, r, X, y):
     assert_same_bits(t.predict(X), r.predict(X), "predict")
     gt, gr = t.gradients(X, y), r.gradients(X, y)
     for l, (a, b) in enumerate(zip(gt[0] + gt[1], gr[0] + gr[1])):
-        assert_same_bits(a, b, f"gradient {l}")
+        # After a divergence the parameters kept may overflow the sums: inf·0 and the like.
+        assert_same_bits(a, b, f"gradient {l}", any_nan=True)
 
 
 def assert_trainers_agree(t, r, what=""):
