@@ -296,9 +296,10 @@ class BaseTrainer:
         The output layer's activation. ``None`` lets the cost decide: the
         hidden layers' ``activation`` with the quadratic cost, a sigmoid with
         the cross-entropy, a softmax with the log-likelihood. The quadratic
-        cost also takes any of the first four; ``"identity"`` (a = z) makes
-        a linear output layer, for regression on targets of any range. The
-        other two costs take only their own.
+        cost also takes ``"identity"``, ``"sigmoid"``, ``"relu"`` or
+        ``"tanh"``; ``"identity"`` (a = z) makes a linear output layer, for
+        regression on targets of any range. The other two costs take only
+        their own (``"softmax"`` goes only with the log-likelihood).
     learning_rate : float
         η in the step ``w ← w − (η/m)·Σ ∂C_x/∂w`` over a mini-batch of m examples.
     batch_size : int

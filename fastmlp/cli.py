@@ -121,7 +121,7 @@ def build_parser():
                        help="of the hidden layers, and of the output layer with the quadratic cost (default sigmoid)")
     train.add_argument("--cost", choices=tuple(COSTS), default="quadratic",
                        help="quadratic (default); cross_entropy, over sigmoid outputs; log_likelihood, over a softmax")
-    train.add_argument("--output-activation", choices=OUTPUT_ACTIVATIONS, default=None,
+    train.add_argument("--output-activation", choices=(*OUTPUT_ACTIVATIONS, "softmax"), default=None,
                        help="of the output layer, with the quadratic cost (default: as --activation); the other "
                             "costs fix theirs")
     train.add_argument("--l2", type=_number_from(0), default=0.0,
@@ -196,6 +196,10 @@ def train(args):
     # What can be checked without the data is checked before loading it and training.
     if args.layers[0] != INPUTS or args.layers[-1] != CLASSES:
         raise UsageError(f"--layers must start with {INPUTS} inputs and end with {CLASSES} outputs for {args.dataset}")
+    if args.nesterov and not args.momentum:
+        raise UsageError("--nesterov needs --momentum > 0")
+    if args.optimizer == "adam" and args.momentum:
+        raise UsageError("--momentum goes with --optimizer sgd; Adam has its own, the first of --betas")
     if args.save:
         _check_output(args.save, "--save")
     if args.plot:

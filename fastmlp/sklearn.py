@@ -602,8 +602,10 @@ class FastMLPRegressor(RegressorMixin, _TrainerEstimator):
     l2 : float, default=0.0
         λ of L2 weight decay: each step also shrinks the weights (not the
         biases) by ``1 − η·λ/n``, n the number of training examples (of the call).
-    momentum : float, default=0.9
-        The momentum coefficient μ of SGD with momentum, in [0, 1); 0 is plain SGD.
+    momentum : float or None, default=None
+        The momentum coefficient μ of SGD with momentum, in [0, 1); 0 is plain
+        SGD. None: 0.9 with ``optimizer="sgd"``, none with Adam (which takes
+        no momentum).
     nesterov, optimizer, betas, eps : default False, "sgd", (0.9, 0.999), 1e-8
         Nesterov's momentum, and Adam with its β1, β2 and ε, as in
         :class:`FastMLPClassifier`.
@@ -689,7 +691,7 @@ class FastMLPRegressor(RegressorMixin, _TrainerEstimator):
         batch_size=32,
         epochs=50,
         l2=0.0,
-        momentum=0.9,
+        momentum=None,
         nesterov=False,
         optimizer="sgd",
         betas=(0.9, 0.999),
@@ -795,8 +797,8 @@ class FastMLPRegressor(RegressorMixin, _TrainerEstimator):
         -------
         y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
             One value per target, in the targets' units, in float64 (the
-            network's outputs mapped back); 1-D when :meth:`fit` was given
-            1-D targets.
+            network's outputs mapped back); 1-D when :meth:`fit` (or the
+            first :meth:`partial_fit`) was given 1-D targets.
         """
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=self.trainer_.dtype, order="C")
@@ -872,8 +874,10 @@ class FastMLPRegressor(RegressorMixin, _TrainerEstimator):
             self.trainer_._restore_training_state(best[2])
 
     def _trainer_arguments(self, seed):
-        return dict(activation=self.activation, cost="quadratic", output_activation="identity",
-                    **self._common_trainer_arguments(seed))
+        arguments = self._common_trainer_arguments(seed)
+        if self.momentum is None:
+            arguments["momentum"] = 0.0 if self.optimizer == "adam" else 0.9
+        return dict(activation=self.activation, cost="quadratic", output_activation="identity", **arguments)
 
     def _split(self, X, y, rng):
         try:

@@ -708,3 +708,13 @@ def test_dropout_reaches_the_trainers_and_needs_hidden_layers(blobs, friedman):
         assert model(dropout=0.3, epochs=2, random_state=0).fit(X, y).trainer_.dropout == 0.3
         with pytest.raises(ValueError, match="dropout acts on hidden layers, and this network has none"):
             model((), dropout=0.3).fit(X, y)
+
+
+def test_the_regressors_momentum_follows_its_optimizer(friedman):
+    """momentum=None is 0.9 with SGD and none with Adam, which takes no momentum; one given is kept."""
+    X, y = friedman
+    assert FastMLPRegressor(epochs=1, random_state=0).fit(X, y).trainer_.momentum == 0.9
+    assert FastMLPRegressor(optimizer="adam", learning_rate=0.001, epochs=1, random_state=0).fit(X, y).trainer_.momentum == 0.0
+    assert FastMLPRegressor(momentum=0.5, epochs=1, random_state=0).fit(X, y).trainer_.momentum == 0.5
+    with pytest.raises(ValueError, match="momentum belongs to optimizer='sgd'"):
+        FastMLPRegressor(optimizer="adam", momentum=0.9).fit(X, y)
