@@ -192,6 +192,12 @@ def dropout_threshold(p):
     return round(p * 2**53)
 
 
+def dropout_scale(p, dtype):
+    """The factor s of kept units for dropout probability p: 1/(1 − p) in float64, rounded to
+    the dtype (contract 11)."""
+    return dtype.type(1.0 / (1.0 - p))
+
+
 def _check_betas(betas, dtype):
     """Adam's (β1, β2): a pair of reals in [0, 1), each < 1 in the dtype too."""
     if isinstance(betas, (str, bytes)) or not hasattr(betas, "__len__") or len(betas) != 2:
@@ -245,11 +251,16 @@ def _check_activation(activation):
     return _check_choice("activation", activation, ACTIVATIONS)
 
 
+def _cost_output(cost, activation):
+    """The output activation that ``cost`` gives when none is named: its own, or ``activation``."""
+    return COSTS[cost] or activation
+
+
 def _check_output_activation(output_activation, cost, activation):
-    """The output layer's activation: the one given, or the cost's own (None: ``activation``)."""
+    """The output layer's activation: the one given, or the cost's (_cost_output)."""
     own = COSTS[cost]
     if output_activation is None:
-        return own or activation
+        return _cost_output(cost, activation)
     if own is None:
         return _check_choice("output_activation", output_activation, OUTPUT_ACTIVATIONS)
     if output_activation != own:
@@ -493,7 +504,7 @@ class BaseTrainer:
 
     def _output_named(self):
         """Whether the output activation is not the one the cost gives when none is named."""
-        return self.output_activation != (COSTS[self.cost] or self.activation)
+        return self.output_activation != _cost_output(self.cost, self.activation)
 
     # -- the parts each trainer supplies -----------------------------------
 
@@ -768,8 +779,8 @@ class BaseTrainer:
         return history
 
     def _warn_if_stalled(self, epoch, rate):
-        """Warn (TrainingStalledWarning) if a hidden layer was inactive over the epoch just
-        trained; returns whether it did."""
+        """Warn (TrainingStalledWarning) if a layer was inactive over the epoch just trained (the
+        output layer only where _output_slope_counts); returns whether it did."""
         last = len(self.layer_sizes) - 1
         dead = [
             f"{'the output layer' if l == last else f'hidden layer {l}'} ({self.layer_sizes[l]} "
@@ -903,7 +914,7 @@ class BaseTrainer:
             f", {name}={value!r}"
             for name, value, default in (
                 ("cost", self.cost, "quadratic"),
-                ("output_activation", self.output_activation, COSTS[self.cost] or self.activation),
+                ("output_activation", self.output_activation, _cost_output(self.cost, self.activation)),
                 ("l2", self.l2, 0.0), ("momentum", self.momentum, 0.0), ("nesterov", self.nesterov, False),
                 ("optimizer", self.optimizer, "sgd"), ("betas", self.betas, (0.9, 0.999)), ("eps", self.eps, 1e-8),
                 ("dropout", self.dropout, 0.0),

@@ -191,7 +191,7 @@ import math
 
 import numpy as np
 
-from ._base import BaseTrainer, dropout_threshold
+from ._base import BaseTrainer, dropout_scale, dropout_threshold
 from ._fused import fma, fma_arrays
 from ._typing import FloatArray
 
@@ -525,7 +525,7 @@ class ReferenceTrainer(BaseTrainer):
         counters = (rows.astype(np.uint64)[:, None] * np.uint64(sum(self.layer_sizes[1:])) + np.uint64(first)
                     + np.arange(self.layer_sizes[l], dtype=np.uint64)[None, :])
         kept = dropout_kept(key, counters, dropout_threshold(self.dropout))
-        return np.where(kept, f(1.0 / (1.0 - self.dropout)), f(0))
+        return np.where(kept, dropout_scale(self.dropout, self.dtype), f(0))
 
     def _forward(self, X):
         return self._feedforward(X)[0][-1]

@@ -120,6 +120,16 @@ class _TrainerEstimator(BaseEstimator):
         self.validation_scores_ = None
         self.best_validation_score_ = None
 
+    def _held_out(self, X, y, rng, stratify=None):
+        """``train_test_split`` of X and y, ``validation_fraction`` held out, or a clear error."""
+        try:
+            return train_test_split(X, y, test_size=self.validation_fraction, random_state=rng, stratify=stratify)
+        except ValueError as exc:
+            raise ValueError(
+                f"early_stopping: cannot hold out validation_fraction={self.validation_fraction} "
+                f"of {len(y)} samples: {exc}"
+            ) from exc
+
     def _unfitted_on_failure(self, method, *args):
         """``method(*args)``, which starts a new network; if it raises, no half-made model stays behind.
 
@@ -530,19 +540,11 @@ class FastMLPClassifier(ClassifierMixin, _TrainerEstimator):
                     **self._common_trainer_arguments(seed))
 
     def _split(self, X, y, rng):
-        """The training and validation parts for early stopping."""
+        """The training and validation parts for early stopping, stratified by class where it can."""
         counts = np.bincount(y, minlength=len(self.classes_))
         n_val = int(np.ceil(self.validation_fraction * len(y)))
         stratify = counts.min() >= 2 and len(self.classes_) <= min(n_val, len(y) - n_val)
-        try:
-            return train_test_split(
-                X, y, test_size=self.validation_fraction, random_state=rng, stratify=y if stratify else None
-            )
-        except ValueError as exc:
-            raise ValueError(
-                f"early_stopping: cannot hold out validation_fraction={self.validation_fraction} "
-                f"of {len(y)} samples: {exc}"
-            ) from exc
+        return self._held_out(X, y, rng, y if stratify else None)
 
     def _check_classes(self, classes):
         classes = np.asarray(classes)
@@ -880,13 +882,8 @@ class FastMLPRegressor(RegressorMixin, _TrainerEstimator):
         return dict(activation=self.activation, cost="quadratic", output_activation="identity", **arguments)
 
     def _split(self, X, y, rng):
-        try:
-            return train_test_split(X, y, test_size=self.validation_fraction, random_state=rng)
-        except ValueError as exc:
-            raise ValueError(
-                f"early_stopping: cannot hold out validation_fraction={self.validation_fraction} "
-                f"of {len(y)} samples: {exc}"
-            ) from exc
+        """The training and validation parts for early stopping."""
+        return self._held_out(X, y, rng)
 
 
 def _classes_of(y, name):

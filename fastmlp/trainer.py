@@ -9,7 +9,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import _dispatch
-from ._base import BaseTrainer, dropout_threshold
+from ._base import BaseTrainer, dropout_scale, dropout_threshold
 from ._typing import BuildInfo, FloatArray
 
 # The codes are the same in every variant.
@@ -90,7 +90,7 @@ class Trainer(BaseTrainer):
         the epoch's key and the threshold of the kept units' draws."""
         if not self.dropout:
             return 0.0, 0, 0
-        return float(self.dtype.type(1.0 / (1.0 - self.dropout))), rate.dropout_key, dropout_threshold(self.dropout)
+        return float(dropout_scale(self.dropout, self.dtype)), rate.dropout_key, dropout_threshold(self.dropout)
 
     def _rule(self, kernels):
         """The kernels' code for the optimizer's rule."""
